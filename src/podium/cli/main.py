@@ -1,0 +1,48 @@
+"""The ``podium`` command: the root Typer app, to which each part adds its command group."""
+
+from __future__ import annotations
+
+import typer
+
+from podium import __version__
+from podium.cli.db import app as db_app
+from podium.cli.output import run_cli
+from podium.cli.server import server
+from podium.registry.cli import app as models_app
+from podium.tracking.cli import app as runs_app
+
+app = typer.Typer(
+    name="podium",
+    help="Podium: prompts, datasets, runs, models, evals, gateway and tracing in one tool.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("server")(server)
+app.add_typer(db_app, name="db")
+app.add_typer(runs_app, name="runs")
+app.add_typer(models_app, name="models")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"podium {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Podium's command line. Set PODIUM_URL to talk to a server; unset, it works in-process."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    run_cli(lambda: app(standalone_mode=False))
+
+
+if __name__ == "__main__":
+    main()

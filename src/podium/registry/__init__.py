@@ -1,0 +1,1 @@
+"""Model registry: registered models, immutable versions, aliases with history."""

@@ -1,0 +1,107 @@
+"""The composition root: builds every store and service from ``Settings``, then the HTTP app.
+
+``build(settings)`` is the only place that knows how the parts fit together; everything it
+creates is handed down explicitly (no module-level singletons). ``create_app(services)`` mounts
+each part's REST router under ``/api/v1``, its web pages under ``/``, and the operator routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from podium import __version__
+from podium.access import routes as access_routes
+from podium.access.service import ProjectService
+from podium.registry import routes as registry_routes
+from podium.registry import ui as registry_ui
+from podium.registry.service import RegistryService
+from podium.server import health, observability, problems, web
+from podium.server.limits import BodySizeLimit
+from podium.settings import Settings
+from podium.store.blobs import BlobStore, open_blob_store
+from podium.store.engine import Database, open_database
+from podium.store.migrate import upgrade
+from podium.tracking import routes as tracking_routes
+from podium.tracking import ui as tracking_ui
+from podium.tracking.service import TrackingService
+
+API_PREFIX = "/api/v1"
+# Uploads on these paths stream straight to the blob store, so the JSON body limit skips them.
+STREAMING_UPLOAD_SUFFIXES = ("/content",)
+
+
+@dataclass
+class Services:
+    """Every long-lived object of one Podium instance."""
+
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    projects: ProjectService
+    tracking: TrackingService
+    registry: RegistryService
+    metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.db.dispose()
+
+
+def build(settings: Settings) -> Services:
+    """Open the stores named by ``settings``, migrate the database, and wire the services."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = open_database(settings.resolved_database_url)
+    upgrade(db)
+    blobs = open_blob_store(settings.resolved_artifacts_url, s3_endpoint_url=settings.s3_endpoint_url)
+    projects = ProjectService(db)
+    tracking = TrackingService(db, blobs, projects)
+    registry = RegistryService(db, blobs, projects, tracking)
+    services = Services(settings, db, blobs, projects, tracking, registry)
+    if settings.seed_demo:
+        from podium.server.demo import seed_demo
+
+        seed_demo(services)
+    return services
+
+
+def create_app(services: Services) -> FastAPI:
+    """The ASGI app serving REST, web UI and operator routes for ``services``."""
+    app = FastAPI(
+        title="Podium",
+        version=__version__,
+        description="The open-source LLMOps platform.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    problems.install(app)
+
+    app.include_router(health.build_router(services.db), prefix=API_PREFIX)
+    app.include_router(access_routes.build_router(services.projects), prefix=API_PREFIX)
+    app.include_router(tracking_routes.build_router(services.tracking), prefix=API_PREFIX)
+    app.include_router(registry_routes.build_router(services.registry), prefix=API_PREFIX)
+    app.include_router(observability.build_router(services.metrics_registry))
+
+    templates = web.templates()
+    app.include_router(web.build_router(templates))
+    app.include_router(tracking_ui.build_router(services.tracking, templates))
+    app.include_router(registry_ui.build_router(services.registry, templates))
+    web.mount_static(app)
+
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=services.settings.max_body_bytes,
+        exempt=STREAMING_UPLOAD_SUFFIXES,
+    )
+    app.add_middleware(observability.RequestMetrics, registry=services.metrics_registry)
+    return app
+
+
+def app_from_env() -> Any:
+    """Uvicorn factory: the app for the settings in the environment (``podium server`` uses it)."""
+    return create_app(build(Settings()))

@@ -1,0 +1,87 @@
+"""The one settings object: every ``PODIUM_*`` environment variable is declared here.
+
+Only the entry points (``podium.cli.main``, ``podium.server.app.build``'s callers) read the
+environment; everything below receives a ``Settings`` instance. Each field's description is its
+documentation: ``docs/configuration.md`` lists them all, and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".podium"
+
+
+class Settings(BaseSettings):
+    """Podium's configuration, read from ``PODIUM_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Folder for the SQLite database and local artifacts when no URL says otherwise.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the metadata database. Unset: SQLite at `$PODIUM_HOME/podium.db`. "
+            "PostgreSQL: `postgresql+psycopg://user:pass@host:5432/db` (needs `podium[postgres]`)."
+        ),
+    )
+    artifacts_url: str | None = Field(
+        default=None,
+        description=(
+            "Where blobs (artifacts, model files, dataset snapshots) are stored. Unset: the "
+            "folder `$PODIUM_HOME/blobs`. Also `file:///abs/path` or `s3://bucket/prefix` "
+            "(needs `podium[s3]`)."
+        ),
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description=(
+            "Endpoint of an S3-compatible store (MinIO, moto, Ceph) for `s3://` artifact URLs; "
+            "unset for AWS S3. Credentials come from the usual AWS variables."
+        ),
+    )
+    host: str = Field(default="127.0.0.1", description="Address `podium server` binds to.")
+    port: int = Field(default=5005, ge=0, le=65535, description="Port `podium server` listens on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Server log level."
+    )
+    url: str | None = Field(
+        default=None,
+        description=(
+            "URL of a running Podium server for the SDK and CLI, e.g. `http://127.0.0.1:5005`. "
+            "Unset: they run the same API in-process against the local store (embedded mode)."
+        ),
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Largest JSON request body the REST API accepts; larger ones get HTTP 413.",
+    )
+    seed_demo: bool = Field(
+        default=False,
+        description="Seed a demo project (runs with metric curves, a registered model) on start.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in use: the configured one or SQLite in the home folder."""
+        return self.database_url or f"sqlite:///{self.home / 'podium.db'}"
+
+    @property
+    def resolved_artifacts_url(self) -> str:
+        """The blob store URL in use: the configured one or a folder in the home folder."""
+        return self.artifacts_url or (self.home / "blobs").as_uri()
