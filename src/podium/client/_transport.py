@@ -49,6 +49,8 @@ class InProcessTransport(httpx.BaseTransport):
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+        if not self._loop.is_running() and not self._loop.is_closed():
+            self._loop.close()
         if self._on_close is not None:
             self._on_close()
             self._on_close = None

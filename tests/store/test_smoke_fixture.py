@@ -1,0 +1,3 @@
+def test_health(http):
+    body = http.get("/api/v1/health").json()
+    assert body["status"] == "ok"
