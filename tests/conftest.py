@@ -27,6 +27,7 @@ from podium.store.migrate import upgrade
 from tests.support.net import free_port, wait_http
 from tests.support.postgres import PostgresServer, pg_bindir
 from tests.support.requirements import missing
+from tests.support.s3 import S3Server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -153,5 +154,20 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
         env["PODIUM_DATABASE_URL"] = settings.database_url
     server = LiveServer(env, settings.home)
     server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server on loopback, with fake credentials in the environment."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    server = S3Server()
+    try:
+        server.start()
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        missing(f"cannot start the S3-compatible server (pip install 'moto[server]'): {exc}")
     yield server
     server.stop()

@@ -31,8 +31,6 @@ class Client:
     ) -> None:
         if url is None and settings is None and http is None:
             url = _env_url()
-        if api_key is None:
-            api_key = _env("PODIUM_API_KEY")
         self.url = url
         self.http = http or connect(url, settings=settings, api_key=api_key)
 
@@ -110,10 +108,6 @@ class Client:
         self.close()
 
 
-def _env(name: str) -> str | None:
-    # The SDK is an entry point: like the CLI, it may read its own PODIUM_* variables.
-    return os.environ.get(name) or None
-
-
 def _env_url() -> str | None:
-    return _env("PODIUM_URL")
+    # The SDK is an entry point: like the CLI, it reads PODIUM_URL (documented in Settings).
+    return os.environ.get("PODIUM_URL") or None

@@ -62,3 +62,34 @@ class AliasEvent:
     actor: str | None
     reason: str
     at: datetime
+
+
+# An alias name: a letter, then letters, digits, '_', '.' or '-' (so it never looks like a
+# version number). The wire schemas validate with the same pattern.
+ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
+
+# ``latest`` always resolves to the newest version; it can be read but never set.
+LATEST_ALIAS = "latest"
+
+# Rollback events are recorded with a reason starting with this marker; together with the
+# version they land on, it lets ``rollback_stack`` tell an undo from an ordinary move.
+ROLLBACK_REASON_PREFIX = "rollback:"
+
+
+def rollback_stack(events: list[AliasEvent]) -> list[int | None]:
+    """Replay one alias's events (oldest first) into its undo stack; the top is the rollback target.
+
+    Each ordinary move (set, delete) pushes the version the alias left (``None`` when it was not
+    set). A rollback pops: it is an event whose reason starts with ``ROLLBACK_REASON_PREFIX``
+    and which lands on the top of the stack. So repeated rollbacks walk back through the
+    history (v3 -> v2 -> v1) instead of toggling between the last two versions, and a new move
+    after a rollback is undone by the next rollback, like an editor's undo.
+    """
+    stack: list[int | None] = []
+    for event in events:
+        is_rollback = event.reason.startswith(ROLLBACK_REASON_PREFIX)
+        if is_rollback and stack and stack[-1] == event.to_version:
+            stack.pop()
+        else:
+            stack.append(event.from_version)
+    return stack

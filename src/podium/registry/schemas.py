@@ -7,7 +7,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
+from podium.registry.models import ALIAS_PATTERN
+
+__all__ = [
+    "ALIAS_PATTERN",
+    "AliasEventPublic",
+    "AliasPublic",
+    "AliasRollback",
+    "AliasSet",
+    "ModelCreate",
+    "ModelPublic",
+    "ModelUpdate",
+    "VersionCreate",
+    "VersionPublic",
+]
 
 
 class _Body(BaseModel):

@@ -47,29 +47,35 @@ class BodySizeLimit:
                     return
         received = 0
         limit = self.max_bytes
+        started = False
+        refused = False
 
         async def counted_receive() -> Any:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
+                if received > limit and not refused:
+                    # Answer 413 now: the framework would turn an exception raised while it
+                    # reads the body into a generic 400.
+                    refused = True
+                    if not started:
+                        await problem_response(self._too_large())(scope, receive, send)
                     raise _BodyTooLarge
             return message
 
-        started = False
-
-        async def tracking_send(message: dict[str, Any]) -> None:
+        async def guarded_send(message: dict[str, Any]) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 has been sent; drop whatever the app answers after it
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, counted_receive, tracking_send)
+            await self.app(scope, counted_receive, guarded_send)
         except _BodyTooLarge:
-            if not started:
-                await problem_response(self._too_large())(scope, receive, send)
+            pass
 
 
 class _BodyTooLarge(Exception):

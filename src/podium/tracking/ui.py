@@ -1,12 +1,328 @@
-"""Web pages of tracking (placeholder until implemented)."""
+"""Web pages of experiment tracking: the runs table, a run's page, and runs compared.
+
+Routes here render ``templates/tracking/*.html`` from what ``TrackingService`` returns; they
+read the query string leniently (a bad ``offset`` falls back to the first page) because a
+person typed it, and turn a user's mistake (a filter that does not parse, an unknown run) into
+a page that says what to fix, never a 500. Metric series are sent with the page as JSON and
+drawn by ``static/podium.js`` with uPlot; long series are thinned to ``CHART_POINTS`` points.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from podium.access.models import DEFAULT_PROJECT
+from podium.errors import InvalidInput, NotFound, PodiumError
+from podium.tracking.models import Experiment, Run, RunDetail
+from podium.tracking.service import TrackingService
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+# Columns of the runs table: at most this many param and metric keys (the rest are on the
+# run's page), so a run with hundreds of params keeps the table readable.
+MAX_KEY_COLUMNS = 8
+# Points drawn per series, and the most points read from one series to draw them.
+CHART_POINTS = 1000
+MAX_POINTS_READ = 200_000
+HISTORY_CHUNK = 10_000
+MAX_CHILD_RUNS = 100
+SORTABLE_ATTRIBUTES = ("name", "status", "start_time", "end_time")
+
+ChartData = dict[str, list[dict[str, Any]]]
 
 
-def build_router(service: Any, templates: Any) -> APIRouter:
-    """The pages router."""
-    return APIRouter()
+@dataclass(frozen=True)
+class SortState:
+    """The ``order_by`` the table is sorted by, parsed into the column and its direction."""
+
+    column: str
+    descending: bool
+
+    @property
+    def clause(self) -> str:
+        """The ``order_by`` clause for the service."""
+        return f"{self.column} {'DESC' if self.descending else 'ASC'}"
+
+
+def build_router(service: TrackingService, templates: Jinja2Templates) -> APIRouter:
+    """The tracking pages, bound to ``service`` and the shared ``templates``."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/runs", response_class=HTMLResponse)
+    def runs_page(request: Request) -> HTMLResponse:
+        query = request.query_params
+        project = query.get("project") or DEFAULT_PROJECT
+        experiment = query.get("experiment") or ""
+        filter_text = query.get("filter") or ""
+        sort = _parse_sort(query.get("order_by") or "")
+        offset = _int_param(query, "offset", 0, lo=0, hi=10**9)
+        limit = _int_param(query, "limit", PAGE_SIZE, lo=1, hi=MAX_PAGE_SIZE)
+
+        experiments: list[Experiment] = []
+        runs: list[Run] = []
+        filter_error: str | None = None
+        missing_project = False
+        try:
+            experiments = service.list_experiments(project, limit=1000)
+            runs = service.search_runs(
+                project=project,
+                experiments=[experiment] if experiment else None,
+                filter=filter_text,
+                order_by=[sort.clause] if sort else [],
+                offset=offset,
+                limit=limit + 1,
+            )
+        except NotFound:
+            missing_project = True
+        except InvalidInput as error:  # InvalidFilter included: a typo in the filter box
+            filter_error = error.message
+
+        has_next = len(runs) > limit
+        runs = runs[:limit]
+
+        def url(**changes: str | int | None) -> str:
+            return _url_with("/runs", query, changes)
+
+        context = {
+            "project": project,
+            "experiments": experiments,
+            "experiment": experiment,
+            "filter_text": filter_text,
+            "filter_error": filter_error,
+            "missing_project": missing_project,
+            "runs": runs,
+            "param_keys": _keys([r.params for r in runs]),
+            "metric_keys": _keys([r.metrics for r in runs]),
+            "sort": sort,
+            "offset": offset,
+            "limit": limit,
+            "has_next": has_next,
+            "url": url,
+            "sort_url": lambda column: url(order_by=_next_sort(sort, column).clause, offset=None),
+        }
+        return templates.TemplateResponse(request, "tracking/runs.html", context)
+
+    # Declared before /runs/{run_id} so "compare" is not taken for a run id.
+    @router.get("/runs/compare", response_class=HTMLResponse)
+    def compare_page(request: Request) -> HTMLResponse:
+        run_ids = list(dict.fromkeys(i for i in request.query_params.getlist("run_ids") if i))
+        project = request.query_params.get("project") or DEFAULT_PROJECT
+        if len(run_ids) < 2:
+            return _error_page(
+                templates,
+                request,
+                InvalidInput(
+                    "Pick two or more runs to compare: tick them in the runs table and press "
+                    "Compare (the URL takes ?run_ids=A&run_ids=B).",
+                    field="run_ids",
+                ),
+                project=project,
+                back_url=_runs_url(project),
+                back_label="Back to the runs",
+            )
+        try:
+            comparison = service.compare_runs(run_ids)
+            labels = _labels(comparison.runs)
+            keys = sorted({k for r in comparison.runs for k in r.metrics})
+            chart_data: ChartData = {
+                key: [
+                    _series(service, run.id, key, labels[run.id])
+                    for run in comparison.runs
+                    if key in run.metrics
+                ]
+                for key in keys
+            }
+        except PodiumError as error:
+            if error.status >= 500:
+                raise
+            return _error_page(
+                templates,
+                request,
+                error,
+                project=project,
+                back_url=_runs_url(project),
+                back_label="Back to the runs",
+            )
+        runs_project = comparison.runs[0].project if comparison.runs else project
+        context = {
+            "project": runs_project,
+            "comparison": comparison,
+            "labels": labels,
+            "param_keys": sorted(comparison.params),
+            "metric_keys": sorted(comparison.metrics),
+            "differing": set(comparison.differing_params),
+            "chart_keys": keys,
+            "chart_data": chart_data,
+        }
+        return templates.TemplateResponse(request, "tracking/compare.html", context)
+
+    @router.get("/runs/{run_id}", response_class=HTMLResponse)
+    def run_page(request: Request, run_id: str) -> HTMLResponse:
+        project = request.query_params.get("project") or DEFAULT_PROJECT
+        try:
+            run = service.get_run(run_id)
+        except NotFound:
+            return _error_page(
+                templates,
+                request,
+                NotFound(
+                    f"There is no run with id {run_id!r}. It may have been deleted, or the link "
+                    "is mistyped; the runs table lists every run of a project."
+                ),
+                project=project,
+                back_url=_runs_url(project),
+                back_label="Back to the runs",
+            )
+        parent = _find_run(service, run.parent_run_id) if run.parent_run_id else None
+        children = [
+            child
+            for child in (_find_run(service, i) for i in run.child_run_ids[:MAX_CHILD_RUNS])
+            if child is not None
+        ]
+        keys = sorted(run.metrics)
+        chart_data: ChartData = {key: [_series(service, run.id, key, run.name)] for key in keys}
+        context = {
+            "project": run.project,
+            "run": run,
+            "parent": parent,
+            "children": children,
+            "more_children": max(0, len(run.child_run_ids) - MAX_CHILD_RUNS),
+            "chart_keys": keys,
+            "chart_data": chart_data,
+            "artifact_url": lambda path: (
+                f"/api/v1/runs/{run.id}/artifacts/content?{urlencode({'path': path})}"
+            ),
+        }
+        return templates.TemplateResponse(request, "tracking/run.html", context)
+
+    return router
+
+
+def _error_page(
+    templates: Jinja2Templates,
+    request: Request,
+    error: PodiumError,
+    *,
+    project: str,
+    back_url: str,
+    back_label: str,
+) -> HTMLResponse:
+    """The shared error page for a user's mistake, with the error's status."""
+    context = {
+        "project": project,
+        "status": error.status,
+        "heading": error.title,
+        "message": error.message,
+        "back_url": back_url,
+        "back_label": back_label,
+    }
+    return templates.TemplateResponse(request, "error.html", context, status_code=error.status)
+
+
+def _runs_url(project: str) -> str:
+    """The runs table of ``project``."""
+    return f"/runs?{urlencode({'project': project})}"
+
+
+def _find_run(service: TrackingService, run_id: str) -> RunDetail | None:
+    """The run, or None if it is gone (a parent deleted after its child was logged)."""
+    try:
+        return service.get_run(run_id)
+    except NotFound:
+        return None
+
+
+def _series(service: TrackingService, run_id: str, key: str, label: str) -> dict[str, Any]:
+    """One chart series: the metric's steps and values, thinned to ``CHART_POINTS`` points.
+
+    Non-finite values become ``null`` (JSON has no NaN; uPlot draws a gap there).
+    """
+    steps: list[int] = []
+    values: list[float | None] = []
+    offset = 0
+    while offset < MAX_POINTS_READ:
+        chunk = service.metric_history(run_id, key, offset=offset, limit=HISTORY_CHUNK)
+        for point in chunk:
+            steps.append(point.step)
+            values.append(point.value if math.isfinite(point.value) else None)
+        if len(chunk) < HISTORY_CHUNK:
+            break
+        offset += HISTORY_CHUNK
+    steps, values = _thin(steps, values, CHART_POINTS)
+    return {"label": label, "run_id": run_id, "steps": steps, "values": values}
+
+
+def _thin(
+    steps: list[int], values: list[float | None], limit: int
+) -> tuple[list[int], list[float | None]]:
+    """Every n-th point so at most ``limit`` remain, always keeping the last one."""
+    if len(steps) <= limit:
+        return steps, values
+    stride = math.ceil(len(steps) / (limit - 1))
+    picked = list(range(0, len(steps) - 1, stride)) + [len(steps) - 1]
+    return [steps[i] for i in picked], [values[i] for i in picked]
+
+
+def _labels(runs: Sequence[Run]) -> dict[str, str]:
+    """A legend label per run: its name, with the id's start added where names repeat."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.name] = counts.get(run.name, 0) + 1
+    return {r.id: r.name if counts[r.name] == 1 else f"{r.name} ({r.id[:8]})" for r in runs}
+
+
+def _keys(maps: Sequence[Mapping[str, object]]) -> list[str]:
+    """The keys appearing in any of ``maps``, sorted, at most ``MAX_KEY_COLUMNS``."""
+    return sorted({k for m in maps for k in m})[:MAX_KEY_COLUMNS]
+
+
+def _parse_sort(raw: str) -> SortState | None:
+    """``"metrics.loss DESC"`` -> SortState; anything else is passed on for the service to judge."""
+    text = raw.strip()
+    if not text:
+        return None
+    head, _, direction = text.rpartition(" ")
+    if direction.upper() in ("ASC", "DESC") and head.strip():
+        return SortState(head.strip(), direction.upper() == "DESC")
+    return SortState(text, False)
+
+
+def _next_sort(current: SortState | None, column: str) -> SortState:
+    """Clicking a column sorts by it; clicking the sorted column again flips the direction.
+
+    Times and metrics start descending (newest, highest first); names start ascending.
+    """
+    if current is not None and current.column == column:
+        return SortState(column, not current.descending)
+    return SortState(column, column in ("start_time", "end_time") or column.startswith("metrics."))
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int, *, lo: int, hi: int) -> int:
+    """An integer query parameter, clamped to [lo, hi]; the default if it is not a number."""
+    try:
+        value = int(query.get(name, default))
+    except ValueError:
+        return default
+    return min(max(value, lo), hi)
+
+
+def _url_with(path: str, query: Mapping[str, str], changes: Mapping[str, str | int | None]) -> str:
+    """``path`` with the current query string, some parameters replaced (None drops one)."""
+    params: dict[str, str] = {k: v for k, v in query.items() if v != ""}
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+__all__ = ["build_router"]

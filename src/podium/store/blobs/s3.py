@@ -14,13 +14,15 @@ from podium.errors import MissingExtra, NotFound, ServiceUnavailable
 from podium.store.blobs.base import CHUNK_SIZE, BlobInfo, check_sha256, spooled_copy
 
 
+_PART_SIZE = 8 * CHUNK_SIZE
+
+
 class S3BlobStore:
     """A content-addressed prefix in an S3 bucket."""
 
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None = None) -> None:
         try:
             import boto3
-            from boto3.s3.transfer import TransferConfig
             from botocore.config import Config
         except ModuleNotFoundError as exc:
             raise MissingExtra.for_feature("S3 artifact storage", "s3") from exc
@@ -31,9 +33,6 @@ class S3BlobStore:
             "s3",
             endpoint_url=endpoint_url,
             config=Config(retries={"max_attempts": 5, "mode": "standard"}),
-        )
-        self._transfer = TransferConfig(
-            multipart_threshold=8 * CHUNK_SIZE, multipart_chunksize=8 * CHUNK_SIZE
         )
 
     def _key(self, sha256: str) -> str:
@@ -46,21 +45,49 @@ class S3BlobStore:
         spool, info = spooled_copy(stream)
         with spool:
             if not self.exists(info.sha256):
-                self._call(
-                    self._client.upload_fileobj,
-                    spool,
-                    self.bucket,
-                    self._key(info.sha256),
-                    Config=self._transfer,
-                )
+                self._upload(spool, self._key(info.sha256), info.size)
         return info
+
+    def _upload(self, spool: IO[bytes], key: str, size: int) -> None:
+        # A hand-rolled multipart upload holds one part in memory at a time; boto3's managed
+        # transfer reads ahead and held the whole 64 MiB test file in memory.
+        if size <= _PART_SIZE:
+            self._call(self._client.put_object, Bucket=self.bucket, Key=key, Body=spool.read())
+            return
+        upload = self._call(self._client.create_multipart_upload, Bucket=self.bucket, Key=key)
+        upload_id = upload["UploadId"]
+        parts = []
+        try:
+            number = 1
+            while part := spool.read(_PART_SIZE):
+                etag = self._call(
+                    self._client.upload_part,
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=part,
+                )["ETag"]
+                parts.append({"ETag": etag, "PartNumber": number})
+                number += 1
+            self._call(
+                self._client.complete_multipart_upload,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
 
     def open(self, sha256: str) -> Iterator[bytes]:
         """Yield the object body in chunks."""
         from botocore.exceptions import ClientError
 
+        key = self._key(sha256)
         try:
-            body = self._call(self._client.get_object, Bucket=self.bucket, Key=self._key(sha256))
+            body = self._call(self._client.get_object, Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise NotFound(f"blob {sha256} is not in the blob store at {self.url}") from None
@@ -71,14 +98,13 @@ class S3BlobStore:
         """Whether the object exists (a HEAD request)."""
         from botocore.exceptions import ClientError
 
+        key = self._key(sha256)
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self._key(sha256))
+            self._call(self._client.head_object, Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise ServiceUnavailable(f"S3 error at {self.url}: {exc}") from exc
-        except Exception as exc:
-            raise ServiceUnavailable(f"S3 store at {self.url} unreachable: {exc}") from exc
         return True
 
     def delete(self, sha256: str) -> None:

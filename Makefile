@@ -1,0 +1,49 @@
+# Podium's developer commands. Each target creates/uses .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test lint bench format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# Stamps re-run the install whenever pyproject.toml changes.
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[server]'
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[test,lint]'
+	touch $@ $(VENV)/.run-installed
+
+## run: start Podium on http://127.0.0.1:5005 with SQLite and a demo project
+run: $(VENV)/.run-installed
+	PODIUM_SEED_DEMO=true $(BIN)/podium server
+
+## test: run the whole test suite (SQLite and PostgreSQL, S3, browser)
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+## lint: ruff (lint + format check) and mypy --strict, as CI runs them
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+## bench: performance side by side with peer tools (MLflow); prints ratio tables
+bench: $(VENV)/.test-installed
+	bash bench/setup_peers.sh
+	$(BIN)/python bench/tracking.py
+
+format: $(VENV)/.test-installed
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+clean:
+	rm -rf $(VENV) .bench-venv build dist src/*.egg-info

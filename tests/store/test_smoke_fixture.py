@@ -1,3 +1,0 @@
-def test_health(http):
-    body = http.get("/api/v1/health").json()
-    assert body["status"] == "ok"
