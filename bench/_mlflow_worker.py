@@ -3,7 +3,8 @@
 ``bench/tracking.py`` starts an MLflow tracking server, then runs this script in MLflow's own
 environment (MLflow never enters Podium's ``.venv``). It drives the server with MLflow's client
 doing the same work as the Podium rows, times each workload with ``perf_counter`` (imports and
-warm-up excluded, exactly as on the Podium side), and prints one JSON object on stdout:
+warm-up excluded, exactly as on the Podium side), and writes one JSON object to ``--out``
+(not stdout: MLflow prints a "View run" line there at every run's end):
 
     {"mlflow_version": "...", "results": [{"name": ..., "ops": ..., "seconds": ...,
       "run_ids": [...], "latencies_ms": [...]?}, ...]}
@@ -18,12 +19,11 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
 import warnings
 from typing import Any
 
-# Quiet MLflow's import-time chatter before importing it; the JSON goes to stdout only.
+# Quiet MLflow's import-time chatter before importing it.
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 warnings.filterwarnings("ignore")
@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, required=True)
     parser.add_argument("--runs", type=int, required=True)
     parser.add_argument("--latency", type=int, required=True)
+    parser.add_argument("--out", required=True, help="Where to write the JSON results.")
     args = parser.parse_args()
 
     mlflow.set_tracking_uri(args.url)
@@ -132,8 +133,8 @@ def main() -> None:
     per_call_run = results[0]["run_ids"][0]
     results.append({"name": "latency", **latency_workload(args.latency, per_call_run)})
 
-    json.dump({"mlflow_version": mlflow.__version__, "results": results}, sys.stdout)
-    sys.stdout.write("\n")
+    with open(args.out, "w", encoding="utf-8") as out:
+        json.dump({"mlflow_version": mlflow.__version__, "results": results}, out)
 
 
 if __name__ == "__main__":

@@ -64,11 +64,12 @@ def test_layers_inside_a_part_point_one_way() -> None:
             continue
         for imported in _podium_imports(path):
             pieces = imported.split(".")
-            if len(pieces) >= 3 and pieces[1] == part and pieces[2] in LAYER:
-                if LAYER[pieces[2]] > LAYER[module] or (
-                    LAYER[pieces[2]] == LAYER[module] == 3 and pieces[2] != module
-                ):
-                    bad.append(f"{path.relative_to(SRC)} imports {imported}")
+            if len(pieces) < 3 or pieces[1] != part or pieces[2] not in LAYER:
+                continue
+            upward = LAYER[pieces[2]] > LAYER[module]
+            sideways = LAYER[pieces[2]] == LAYER[module] == 3 and pieces[2] != module
+            if upward or sideways:
+                bad.append(f"{path.relative_to(SRC)} imports {imported}")
     assert bad == []
 
 

@@ -15,7 +15,12 @@ def test_public_names_are_pinned() -> None:
 
 def test_errors_module_exports_the_tree() -> None:
     assert set(podium.errors.__all__) >= {
-        "PodiumError", "NotFound", "Conflict", "InvalidInput", "Unauthenticated", "Forbidden",
+        "PodiumError",
+        "NotFound",
+        "Conflict",
+        "InvalidInput",
+        "Unauthenticated",
+        "Forbidden",
     }
 
 

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
 
     home: Path = Field(
         default_factory=_default_home,
-        description="Folder for the SQLite database and local artifacts when no URL says otherwise.",
+        description="Folder for the SQLite database and local blobs when no URL says otherwise.",
     )
     database_url: str | None = Field(
         default=None,

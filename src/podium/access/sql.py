@@ -1,4 +1,4 @@
-"""Tables and queries of the access part: projects (users, roles and keys arrive with access control)."""
+"""Tables and queries of the access part: projects (users, roles and keys come later)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,12 @@ def upgrade_command(
     finally:
         db.dispose()
     if as_json:
-        print_json({"database": db.engine.url.render_as_string(hide_password=True),
-                    "from": before, "to": after})
+        print_json(
+            {
+                "database": db.engine.url.render_as_string(hide_password=True),
+                "from": before,
+                "to": after,
+            }
+        )
     else:
         stdout.print(f"database at revision [bold]{after}[/] (was {before or 'empty'})")

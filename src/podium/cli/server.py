@@ -10,7 +10,9 @@ from podium.cli.output import fail
 
 
 def server(
-    host: str | None = typer.Option(None, help="Address to bind (default PODIUM_HOST or 127.0.0.1)."),
+    host: str | None = typer.Option(
+        None, help="Address to bind (default PODIUM_HOST or 127.0.0.1)."
+    ),
     port: int | None = typer.Option(None, help="Port (default PODIUM_PORT or 5005)."),
     demo: bool = typer.Option(False, "--demo", help="Seed a demo project on first start."),
     workers: int = typer.Option(1, min=1, help="Worker processes (use 1 with SQLite)."),

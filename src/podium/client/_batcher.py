@@ -472,6 +472,8 @@ def flush_all_at_exit(timeout: float = EXIT_TIMEOUT) -> None:
             batcher.close(timeout=remaining)
         except errors.ServiceUnavailable as exc:
             lost = batcher.abandon()
-            log.warning("podium: %d metric points of run %s were lost: %s", lost, batcher.run_id, exc)
+            log.warning(
+                "podium: %d metric points of run %s were lost: %s", lost, batcher.run_id, exc
+            )
         except errors.PodiumError as exc:
             log.warning("podium: metrics of run %s: %s", batcher.run_id, exc)

@@ -141,9 +141,7 @@ def build_router(registry: RegistryService) -> APIRouter:
         found = registry.get_version(project, name, version)
         chunks = registry.open_version_content(project, name, version)
         filename = (
-            PurePosixPath(found.artifact_path).name
-            if found.artifact_path
-            else f"{name}-v{version}"
+            PurePosixPath(found.artifact_path).name if found.artifact_path else f"{name}-v{version}"
         )
         headers = {
             "Content-Disposition": f'attachment; filename="{_header_safe(filename)}"',
@@ -215,4 +213,6 @@ def build_router(registry: RegistryService) -> APIRouter:
 
 def _header_safe(filename: str) -> str:
     # Keep the header ASCII and unbroken; the exact name is in the version's artifact_path.
-    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    return "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )

@@ -219,7 +219,14 @@ class RegistryService:
     # -- aliases --------------------------------------------------------------------------------
 
     def set_alias(
-        self, project: str, name: str, alias: str, version: int, *, actor: str | None, reason: str = ""
+        self,
+        project: str,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        actor: str | None,
+        reason: str = "",
     ) -> Alias:
         """Point ``alias`` at ``version`` (promote), recording the move in the history.
 
@@ -332,9 +339,7 @@ class RegistryService:
             raise _missing_alias(model, alias)
         return found
 
-    def alias_history(
-        self, project: str, name: str, alias: str | None = None
-    ) -> list[AliasEvent]:
+    def alias_history(self, project: str, name: str, alias: str | None = None) -> list[AliasEvent]:
         """Every move (of one alias, or of all the model's aliases), newest first."""
         if alias is not None:
             check_alias(alias)

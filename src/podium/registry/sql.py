@@ -248,7 +248,9 @@ def lock_model(conn: Connection, project: str, name: str) -> int | None:
     ).scalar_one_or_none()
 
 
-def list_models(conn: Connection, project_id: int, offset: int, limit: int) -> list[RegisteredModel]:
+def list_models(
+    conn: Connection, project_id: int, offset: int, limit: int
+) -> list[RegisteredModel]:
     """A page of the project's models, by name."""
     rows = conn.execute(
         _select_models()

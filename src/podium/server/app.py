@@ -56,7 +56,9 @@ def build(settings: Settings) -> Services:
     settings.home.mkdir(parents=True, exist_ok=True)
     db = open_database(settings.resolved_database_url)
     upgrade(db)
-    blobs = open_blob_store(settings.resolved_artifacts_url, s3_endpoint_url=settings.s3_endpoint_url)
+    blobs = open_blob_store(
+        settings.resolved_artifacts_url, s3_endpoint_url=settings.s3_endpoint_url
+    )
     projects = ProjectService(db)
     tracking = TrackingService(db, blobs, projects)
     registry = RegistryService(db, blobs, projects, tracking)

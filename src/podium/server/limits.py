@@ -7,21 +7,20 @@ store (artifact uploads) are exempt: they never hold the body in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Sequence
 from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium.errors import PayloadTooLarge
 from podium.server.problems import problem_response
-
-Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
 
 
 class BodySizeLimit:
     """Wraps an ASGI app; bodies larger than ``max_bytes`` get a 413 problem response."""
 
-    def __init__(self, app: Any, max_bytes: int, exempt: Sequence[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: Sequence[str] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt = tuple(exempt)
@@ -50,7 +49,7 @@ class BodySizeLimit:
         started = False
         refused = False
 
-        async def counted_receive() -> Any:
+        async def counted_receive() -> Message:
             nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
@@ -64,7 +63,7 @@ class BodySizeLimit:
                     raise _BodyTooLarge
             return message
 
-        async def guarded_send(message: dict[str, Any]) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
             if refused:
                 return  # the 413 has been sent; drop whatever the app answers after it
@@ -72,10 +71,8 @@ class BodySizeLimit:
                 started = True
             await send(message)
 
-        try:
+        with contextlib.suppress(_BodyTooLarge):
             await self.app(scope, counted_receive, guarded_send)
-        except _BodyTooLarge:
-            pass
 
 
 class _BodyTooLarge(Exception):

@@ -65,11 +65,11 @@ def spool_and_hash(stream: IO[bytes], target: IO[bytes]) -> BlobInfo:
 
 
 def spooled_copy(stream: IO[bytes], directory: str | None = None) -> tuple[IO[bytes], BlobInfo]:
-    """Spool ``stream`` to a temporary file (on disk past 8 MiB); return it rewound, with its info."""
+    """Spool ``stream`` to a temp file (on disk past 8 MiB); return it rewound with its info."""
     spool = tempfile.SpooledTemporaryFile(max_size=8 * CHUNK_SIZE, dir=directory)  # noqa: SIM115
-    info = spool_and_hash(stream, spool)  # type: ignore[arg-type]
+    info = spool_and_hash(stream, spool)
     spool.seek(0)
-    return spool, info  # type: ignore[return-value]
+    return spool, info
 
 
 __all__ = ["CHUNK_SIZE", "BlobInfo", "BlobStore", "check_sha256", "spool_and_hash", "spooled_copy"]

@@ -13,7 +13,6 @@ from typing import IO, Any
 from podium.errors import MissingExtra, NotFound, ServiceUnavailable
 from podium.store.blobs.base import CHUNK_SIZE, BlobInfo, check_sha256, spooled_copy
 
-
 _PART_SIZE = 8 * CHUNK_SIZE
 
 
