@@ -41,7 +41,8 @@ def _root(
 
 def main() -> None:
     """Console-script entry point."""
-    run_cli(lambda: app(standalone_mode=False))
+    # Typer handles usage errors (exit 2) itself; run_cli turns Podium errors into one line.
+    run_cli(app)
 
 
 if __name__ == "__main__":
