@@ -126,24 +126,26 @@ class MetricBatcher:
         self, key: str, value: float, step: int | None = None, timestamp: int | None = None
     ) -> None:
         """Buffer one point; ``step=None`` is one more than this key's last step (0 first)."""
-        number = _number(key, value)
+        # The hot path of a training loop: keep it to one lock, one dict lookup, one append.
+        number = value if value.__class__ is float else _number(key, value)
         ts = time.time_ns() // 1_000_000 if timestamp is None else _timestamp(timestamp)
         if step is not None:
             step = _step(step)
         with self._lock:
             if self._closed:
                 raise _closed_error(self.run_id)
-            if key not in self._last_step:
-                _check_key(key)
-            if len(self._buffer) >= self._max_pending:
+            buffer = self._buffer
+            if len(buffer) >= self._max_pending:
                 self._wait_for_room(1)
+            last = self._last_step.get(key)
+            if last is None:
+                _check_key(key)  # the key's first point
             if step is None:
-                last = self._last_step.get(key)
                 step = 0 if last is None else last + 1
             self._last_step[key] = step
-            self._buffer.append((key, number, step, ts))
+            buffer.append((key, number, step, ts))
             self._added += 1
-            if len(self._buffer) >= self._max_batch and not self._kicked:
+            if len(buffer) >= self._max_batch and not self._kicked:
                 self._kicked = True
                 self._wake.set()
 
@@ -318,7 +320,7 @@ class MetricBatcher:
                     # The server's body limit is below ours: halve the request size for good.
                     self._max_request_bytes = max(len(body) // 2, 1)
                     continue
-                if _is_transient(exc):
+                if is_transient(exc):
                     with self._lock:
                         if self._failing_since is None:
                             self._failing_since = time.monotonic()
@@ -356,7 +358,7 @@ class MetricBatcher:
             self._changed.notify_all()
 
 
-def _is_transient(exc: BaseException) -> bool:
+def is_transient(exc: BaseException) -> bool:
     """True for failures worth retrying: outages, 5xx and 429 (both map to the base class)."""
     if isinstance(exc, errors.ServiceUnavailable | httpx.TransportError | OSError):
         return True
@@ -458,12 +460,13 @@ def _untrack(batcher: MetricBatcher) -> None:
         _live.discard(batcher)
 
 
-def flush_all_at_exit(timeout: float = EXIT_TIMEOUT) -> None:
+def flush_all_at_exit(timeout: float | None = None) -> None:
     """Deliver what every open batcher still holds, within ``timeout`` seconds in all.
 
-    Runs at interpreter exit. What cannot be delivered in time is discarded with a warning.
+    Runs at interpreter exit (``timeout`` defaults to ``EXIT_TIMEOUT``). What cannot be
+    delivered in time is discarded with a warning.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (EXIT_TIMEOUT if timeout is None else timeout)
     with _live_lock:
         batchers = list(_live)
     for batcher in batchers:

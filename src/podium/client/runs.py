@@ -39,7 +39,8 @@ from urllib.parse import quote
 import httpx
 
 from podium import errors
-from podium.client._batcher import EXIT_TIMEOUT, MetricBatcher
+from podium.client import _batcher
+from podium.client._batcher import MetricBatcher
 from podium.client.api import Client
 
 log = logging.getLogger("podium.client")
@@ -224,13 +225,26 @@ class ActiveRun:
             try:
                 self._batcher.close(timeout)
             except errors.ServiceUnavailable:
-                raise
+                raise  # nothing is lost yet: the run stays open and end() can be retried
             except errors.PodiumError as exc:
                 refused = exc  # the run is still ended; the caller learns of the lost batch
-            self.info = self._client.request(
-                "PATCH", self._path, json={"status": status, "end_time": _now_ms()}
-            )
-            self._ended = True
+            try:
+                self.info = self._client.request(
+                    "PATCH", self._path, json={"status": status, "end_time": _now_ms()}
+                )
+            except errors.PodiumError as exc:
+                if _batcher.is_transient(exc):
+                    raise
+                # The run is gone or out of reach for good (deleted, no permission): retrying
+                # cannot help, so this object is done with it either way.
+                self._release()
+                raise
+            self._release()
+        if refused is not None:
+            raise refused
+
+    def _release(self) -> None:
+        self._ended = True
         with _open_lock:
             _open_runs.discard(self)
         stack = _active_runs.get()
@@ -238,8 +252,6 @@ class ActiveRun:
             _active_runs.set(tuple(run for run in stack if run is not self))
         if self._owns_client:
             self._client.close()
-        if refused is not None:
-            raise refused
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -434,14 +446,14 @@ def _register_exit_hook() -> None:
             _hook_registered = True
 
 
-def end_runs_at_exit(timeout: float = EXIT_TIMEOUT) -> None:
+def end_runs_at_exit(timeout: float | None = None) -> None:
     """End every run still open, within ``timeout`` seconds in all (runs at interpreter exit).
 
-    The status is FAILED when an uncaught exception is ending the program, KILLED for a
+    ``timeout`` defaults to ``_batcher.EXIT_TIMEOUT``. The status is FAILED when an uncaught exception is ending the program, KILLED for a
     KeyboardInterrupt, FINISHED otherwise. Failures are logged, never raised.
     """
     status = _status_for(getattr(sys, "last_value", None))
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (_batcher.EXIT_TIMEOUT if timeout is None else timeout)
     with _open_lock:
         runs = list(_open_runs)
     for run in runs:

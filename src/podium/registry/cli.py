@@ -44,6 +44,24 @@ def _aliases(aliases: dict[str, int]) -> str:
     return ", ".join(f"{alias}=v{version}" for alias, version in sorted(aliases.items())) or "-"
 
 
+@app.command("create")
+def create_model(
+    name: str = typer.Argument(..., help="Model name (letters, digits, '.', '_', '-')."),
+    description: str = typer.Option("", "--description", "-d", help="What the model is for."),
+    project: str = ProjectOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Register a model name (versions are added by training code or the REST API)."""
+    with Client() as client:
+        model = client.post(
+            "/models", {"project": project, "name": name, "description": description}
+        )
+    if as_json:
+        print_json(model)
+        return
+    stdout.print(f"registered {model['name']} in project {model['project']}", highlight=False)
+
+
 @app.command("list")
 def list_models(project: str = ProjectOption, as_json: bool = JsonOption) -> None:
     """List the project's registered models."""

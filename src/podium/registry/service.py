@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from podium.access.models import DEFAULT_PROJECT
 from podium.access.service import ProjectService, check_name
 from podium.errors import Conflict, InvalidInput, NotFound
 from podium.registry import sql
@@ -90,8 +91,17 @@ class RegistryService:
             return self._model(conn, project, name)
 
     def list_models(self, project: str, offset: int = 0, limit: int = 100) -> list[RegisteredModel]:
-        """The project's models by name (callers paging fetch ``limit + 1``); ``NotFound``."""
-        owner = self._projects.by_name(project)
+        """The project's models by name (callers paging fetch ``limit + 1``); ``NotFound``.
+
+        The default project exists implicitly (it is created by the first write into it), so
+        listing it before then gives no models rather than an error.
+        """
+        try:
+            owner = self._projects.by_name(project)
+        except NotFound:
+            if project == DEFAULT_PROJECT:
+                return []
+            raise
         with self._db.read() as conn:
             return sql.list_models(conn, owner.id, offset, limit)
 
@@ -362,11 +372,14 @@ class RegistryService:
         return self._model(conn, project, name)
 
     def _missing_model(self, project: str, name: str) -> NotFound:
-        # A missing project is the more useful message (it says how to create the project).
-        self._projects.by_name(project)
+        # A missing project is the more useful message (it says how to create the project),
+        # except for the default one, which exists implicitly.
+        if project != DEFAULT_PROJECT:
+            self._projects.by_name(project)
         return NotFound(
-            f"model {name!r} does not exist in project {project!r}; register it with "
-            f"POST /api/v1/models or list models with `podium models list --project {project}`",
+            f"model {name!r} does not exist in project {project!r}; see the registered ones "
+            f"with `podium models list --project {project}`, or register it with "
+            f"`podium models create {name} --project {project}`",
             field="name",
         )
 
@@ -446,7 +459,8 @@ class RegistryService:
             run = self._tracking.get_run(source_run_id)
         except NotFound:
             raise NotFound(
-                f"run {source_run_id!r} does not exist; check the id with `podium runs list`",
+                f"run {source_run_id!r} does not exist; give the id of an existing run "
+                "(GET /api/v1/runs lists them)",
                 field="source_run_id",
             ) from None
         if artifact_path is None:

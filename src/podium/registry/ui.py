@@ -77,6 +77,7 @@ def build_router(service: RegistryService, templates: Jinja2Templates) -> APIRou
             "model": model,
             "versions": versions,
             "latest": _latest(versions),
+            "card_version": _latest([v for v in versions if v.model_card.strip()]),
             "more_versions": model.latest_version > len(versions),
             "history": history,
             "aliases": sorted(model.aliases.items()),

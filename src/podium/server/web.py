@@ -143,7 +143,7 @@ def format_number(value: float | int | None) -> str:
         return "—"
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e15):
         return f"{int(value):d}"
     return f"{value:.5g}"
 

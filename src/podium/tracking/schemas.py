@@ -99,8 +99,15 @@ class MetricsLogged(BaseModel):
     logged: int
 
 
+# Metric values may be NaN or ±infinity, which JSON cannot hold: they are written as the strings
+# "NaN", "Infinity" and "-Infinity" (and read back from them, or from bare NaN/Infinity).
+_FLOATS_AS_STRINGS = ConfigDict(ser_json_inf_nan="strings")
+
+
 class LatestMetric(BaseModel):
     """The last value of a metric (highest step, then latest timestamp)."""
+
+    model_config = _FLOATS_AS_STRINGS
 
     value: float
     step: int
@@ -109,6 +116,8 @@ class LatestMetric(BaseModel):
 
 class MetricHistoryPoint(BaseModel):
     """A point of a metric's history."""
+
+    model_config = _FLOATS_AS_STRINGS
 
     step: int
     value: float
@@ -183,6 +192,8 @@ class RunSearch(_Body):
 
 class RunComparison(BaseModel):
     """Runs side by side: every param and latest metric, keyed by name then run id."""
+
+    model_config = _FLOATS_AS_STRINGS
 
     runs: list[RunPublic]
     params: dict[str, dict[str, str | None]]

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
+from functools import lru_cache
+from itertools import repeat
 from typing import Any, cast
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Column,
     ColumnElement,
@@ -42,8 +45,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.types import NullType
+from sqlalchemy.types import TypeDecorator
 
 from podium.access.sql import projects
 from podium.errors import Conflict, NotFound
@@ -457,60 +461,122 @@ def delete_tag(conn: Connection, run_id: str, key: str) -> bool:
 
 # -- metrics -----------------------------------------------------------------------------------
 
-_METRIC_INSERT = insert(metrics).values(
+
+class _RawFloat(TypeDecorator[Any]):
+    """A float bound untouched, so SQLite's 'NaN' text is not coerced back to a float NaN."""
+
+    impl = Float
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+_METRIC_COLUMNS = ("run_id", "key", "value", "step", "timestamp")
+
+# SQLite: one executemany of this statement, compiled once and sent with tuples (SQLAlchemy's
+# per-row parameter processing would cost more than SQLite's own insert).
+_SQLITE_METRIC_INSERT = insert(metrics).values(
     run_id=bindparam("p_run"),
     key=bindparam("p_key"),
-    # NullType: bind the value untouched, so SQLite's 'NaN' text is not coerced back to a float.
-    value=bindparam("p_value", type_=NullType()),
+    value=bindparam("p_value", type_=_RawFloat()),
     step=bindparam("p_step"),
     timestamp=bindparam("p_ts"),
 )
 
+# PostgreSQL: one statement whatever the batch size, the columns sent as four arrays and
+# unnested server-side; about twice as fast as psycopg's pipelined executemany.
+_POINTS = (
+    func.unnest(
+        bindparam("p_keys", type_=ARRAY(String)),
+        bindparam("p_values", type_=ARRAY(Float)),
+        bindparam("p_steps", type_=ARRAY(BigInteger)),
+        bindparam("p_stamps", type_=ARRAY(BigInteger)),
+    )
+    .table_valued("key", "value", "step", "timestamp")
+    .render_derived(name="points")
+)
+_POSTGRES_METRIC_INSERT = insert(metrics).from_select(
+    list(_METRIC_COLUMNS),
+    select(
+        bindparam("p_run", type_=String),
+        _POINTS.c.key,
+        _POINTS.c.value,
+        _POINTS.c.step,
+        _POINTS.c.timestamp,
+    ),
+)
 
-def insert_metrics(conn: Connection, run_id: str, points: Sequence[MetricPoint]) -> None:
-    """Append ``points`` and move ``latest_metrics`` forward, with two ``executemany`` calls.
 
-    The batch's best point per key (highest ``(step, timestamp)``, the later one on a tie) is
-    found here in Python; the upsert's WHERE then only replaces a stored latest point that is
-    not newer, so concurrent writers converge on the maximum whatever order they commit in.
-    Rows are sent sorted by key so concurrent PostgreSQL transactions lock them in one order.
-    """
-    store = _storable(conn)
-    rows = []
-    best: dict[str, MetricPoint] = {}
-    for point in points:
-        rows.append(
-            {
-                "p_run": run_id,
-                "p_key": point.key,
-                "p_value": store(point.value),
-                "p_step": point.step,
-                "p_ts": point.timestamp,
-            }
-        )
-        current = best.get(point.key)
-        if current is None or (point.step, point.timestamp) >= (current.step, current.timestamp):
-            best[point.key] = point
-    if not rows:
-        return
-    conn.execute(_METRIC_INSERT, rows)
+@lru_cache(maxsize=4)
+def _sqlite_metric_insert_sql(dialect: Dialect) -> str:
+    compiled = _SQLITE_METRIC_INSERT.compile(dialect=dialect)
+    assert compiled.positiontup == ["p_run", "p_key", "p_value", "p_step", "p_ts"]
+    return compiled.string
+
+
+def _latest_upsert(conn: Connection) -> Any:
     upsert = _upsert_insert(conn, latest_metrics).values(
         run_id=bindparam("p_run"),
         key=bindparam("p_key"),
-        value=bindparam("p_value", type_=NullType()),
+        value=bindparam("p_value", type_=_RawFloat()),
         step=bindparam("p_step"),
         timestamp=bindparam("p_ts"),
     )
     new, old = upsert.excluded, latest_metrics.c
-    upsert = upsert.on_conflict_do_update(
+    return upsert.on_conflict_do_update(
         index_elements=[old.run_id, old.key],
         set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
-        # ">=" on the timestamp: with the default step 0, a later point logged in the same
+        # ">=" on the timestamp: with the default step 0, a point logged later in the same
         # millisecond still becomes the latest one (as in MLflow).
         where=or_(new.step > old.step, and_(new.step == old.step, new.timestamp >= old.timestamp)),
     )
+
+
+def insert_metrics(conn: Connection, run_id: str, points: Sequence[MetricPoint]) -> None:
+    """Append ``points`` and move ``latest_metrics`` forward: two statements per batch.
+
+    The points go in with one statement (an ``executemany`` on SQLite, an ``unnest`` of arrays
+    on PostgreSQL). The batch's best point per key (highest ``(step, timestamp)``, the later
+    one on a tie) is found here in Python; the upsert's WHERE then only replaces a stored
+    latest point that is not newer, so concurrent writers converge on the maximum whatever
+    order they commit in. Upsert rows are sorted by key so concurrent PostgreSQL transactions
+    lock them in the same order (no deadlocks).
+    """
+    if not points:
+        return
+    store = _storable(conn)
+    keys: list[str] = []
+    values: list[float | str] = []
+    steps: list[int] = []
+    stamps: list[int] = []
+    best: dict[str, MetricPoint] = {}
+    for point in points:
+        keys.append(point.key)
+        values.append(store(point.value))
+        steps.append(point.step)
+        stamps.append(point.timestamp)
+        current = best.get(point.key)
+        if current is None or (point.step, point.timestamp) >= (current.step, current.timestamp):
+            best[point.key] = point
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            _POSTGRES_METRIC_INSERT,
+            {
+                "p_run": run_id,
+                "p_keys": keys,
+                "p_values": values,
+                "p_steps": steps,
+                "p_stamps": stamps,
+            },
+        )
+    else:
+        conn.exec_driver_sql(
+            _sqlite_metric_insert_sql(conn.dialect),
+            list(zip(repeat(run_id), keys, values, steps, stamps, strict=False)),
+        )
     conn.execute(
-        upsert,
+        _latest_upsert(conn),
         [
             {
                 "p_run": run_id,
@@ -555,9 +621,9 @@ def metric_history(
                 .where(where)
                 .subquery()
             )
-            # Keep row rn when rn == floor(k * (total-1) / (max_points-1)) for some k: with
-            # k = ceil(rn * (max_points-1) / (total-1)), that is k * (total-1) < (rn+1) * (max_points-1).
-            # Integer arithmetic only, so both databases pick the same rows.
+            # Keep row rn when rn == floor(k * span / slots) for some k (span = total - 1,
+            # slots = max_points - 1): with k = ceil(rn * slots / span), that is
+            # k * span < (rn + 1) * slots. Integer arithmetic only: both databases agree.
             span, slots = total - 1, max_points - 1
             rn = numbered.c.rn
             k = (rn * _int(slots) + _int(span - 1)) // _int(span)

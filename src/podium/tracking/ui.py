@@ -5,6 +5,7 @@ read the query string leniently (a bad ``offset`` falls back to the first page) 
 person typed it, and turn a user's mistake (a filter that does not parse, an unknown run) into
 a page that says what to fix, never a 500. Metric series are sent with the page as JSON and
 drawn by ``static/podium.js`` with uPlot; long series are thinned to ``CHART_POINTS`` points.
+Sortable column headers name their field in the search language (``metrics.eval/loss``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from podium.access.models import DEFAULT_PROJECT
 from podium.errors import InvalidInput, NotFound, PodiumError
+from podium.tracking.filters import Field, FieldKind
 from podium.tracking.models import Experiment, Run, RunDetail
 from podium.tracking.service import TrackingService
 
@@ -29,12 +31,10 @@ MAX_PAGE_SIZE = 500
 # Columns of the runs table: at most this many param and metric keys (the rest are on the
 # run's page), so a run with hundreds of params keeps the table readable.
 MAX_KEY_COLUMNS = 8
-# Points drawn per series, and the most points read from one series to draw them.
+# Points drawn per series: longer series are thinned by the service (first, last, evenly
+# spaced between).
 CHART_POINTS = 1000
-MAX_POINTS_READ = 200_000
-HISTORY_CHUNK = 10_000
 MAX_CHILD_RUNS = 100
-SORTABLE_ATTRIBUTES = ("name", "status", "start_time", "end_time")
 
 ChartData = dict[str, list[dict[str, Any]]]
 
@@ -68,25 +68,32 @@ def build_router(service: TrackingService, templates: Jinja2Templates) -> APIRou
 
         experiments: list[Experiment] = []
         runs: list[Run] = []
-        filter_error: str | None = None
+        search_error: PodiumError | None = None
         missing_project = False
         try:
             experiments = service.list_experiments(project, limit=1000)
-            runs = service.search_runs(
-                project=project,
-                experiments=[experiment] if experiment else None,
-                filter=filter_text,
-                order_by=[sort.clause] if sort else [],
-                offset=offset,
-                limit=limit + 1,
-            )
         except NotFound:
             missing_project = True
-        except InvalidInput as error:  # InvalidFilter included: a typo in the filter box
-            filter_error = error.message
+        else:
+            try:
+                runs = service.search_runs(
+                    project=project,
+                    experiments=[experiment] if experiment else None,
+                    filter=filter_text,
+                    order_by=[sort.clause] if sort else [],
+                    offset=offset,
+                    limit=limit + 1,
+                )
+            except PodiumError as error:
+                # A typo in the filter box (InvalidFilter), a bad sort or an unknown experiment:
+                # shown above the table, with the form still holding what the user typed.
+                if error.status >= 500:
+                    raise
+                search_error = error
 
         has_next = len(runs) > limit
         runs = runs[:limit]
+        param_keys = _varying_keys([r.params for r in runs])
 
         def url(**changes: str | int | None) -> str:
             return _url_with("/runs", query, changes)
@@ -95,11 +102,14 @@ def build_router(service: TrackingService, templates: Jinja2Templates) -> APIRou
             "project": project,
             "experiments": experiments,
             "experiment": experiment,
+            # One experiment (or one picked): its name on every row would be noise.
+            "show_experiment": not experiment and len(experiments) > 1,
             "filter_text": filter_text,
-            "filter_error": filter_error,
+            "search_error": search_error,
             "missing_project": missing_project,
             "runs": runs,
-            "param_keys": _keys([r.params for r in runs]),
+            "param_keys": param_keys,
+            "hidden_params": len({k for r in runs for k in r.params}) - len(param_keys),
             "metric_keys": _keys([r.metrics for r in runs]),
             "sort": sort,
             "offset": offset,
@@ -107,6 +117,8 @@ def build_router(service: TrackingService, templates: Jinja2Templates) -> APIRou
             "has_next": has_next,
             "url": url,
             "sort_url": lambda column: url(order_by=_next_sort(sort, column).clause, offset=None),
+            "param_field": lambda key: str(Field(FieldKind.PARAM, key)),
+            "metric_field": lambda key: str(Field(FieldKind.METRIC, key)),
         }
         return templates.TemplateResponse(request, "tracking/runs.html", context)
 
@@ -245,30 +257,13 @@ def _series(service: TrackingService, run_id: str, key: str, label: str) -> dict
 
     Non-finite values become ``null`` (JSON has no NaN; uPlot draws a gap there).
     """
-    steps: list[int] = []
-    values: list[float | None] = []
-    offset = 0
-    while offset < MAX_POINTS_READ:
-        chunk = service.metric_history(run_id, key, offset=offset, limit=HISTORY_CHUNK)
-        for point in chunk:
-            steps.append(point.step)
-            values.append(point.value if math.isfinite(point.value) else None)
-        if len(chunk) < HISTORY_CHUNK:
-            break
-        offset += HISTORY_CHUNK
-    steps, values = _thin(steps, values, CHART_POINTS)
-    return {"label": label, "run_id": run_id, "steps": steps, "values": values}
-
-
-def _thin(
-    steps: list[int], values: list[float | None], limit: int
-) -> tuple[list[int], list[float | None]]:
-    """Every n-th point so at most ``limit`` remain, always keeping the last one."""
-    if len(steps) <= limit:
-        return steps, values
-    stride = math.ceil(len(steps) / (limit - 1))
-    picked = list(range(0, len(steps) - 1, stride)) + [len(steps) - 1]
-    return [steps[i] for i in picked], [values[i] for i in picked]
+    points = service.metric_history(run_id, key, limit=CHART_POINTS, max_points=CHART_POINTS)
+    return {
+        "label": label,
+        "run_id": run_id,
+        "steps": [p.step for p in points],
+        "values": [p.value if math.isfinite(p.value) else None for p in points],
+    }
 
 
 def _labels(runs: Sequence[Run]) -> dict[str, str]:
@@ -282,6 +277,20 @@ def _labels(runs: Sequence[Run]) -> dict[str, str]:
 def _keys(maps: Sequence[Mapping[str, object]]) -> list[str]:
     """The keys appearing in any of ``maps``, sorted, at most ``MAX_KEY_COLUMNS``."""
     return sorted({k for m in maps for k in m})[:MAX_KEY_COLUMNS]
+
+
+def _varying_keys(maps: Sequence[Mapping[str, str]]) -> list[str]:
+    """The param columns worth showing: keys whose value differs between the runs listed.
+
+    A param every run shares (the base model) says nothing in a table; with a single run, or
+    when nothing varies, every key is shown. At most ``MAX_KEY_COLUMNS``.
+    """
+    values: dict[str, set[str]] = {}
+    for params in maps:
+        for key, value in params.items():
+            values.setdefault(key, set()).add(value)
+    varying = sorted(k for k, seen in values.items() if len(seen) > 1)
+    return (varying or sorted(values))[:MAX_KEY_COLUMNS]
 
 
 def _parse_sort(raw: str) -> SortState | None:
@@ -302,7 +311,8 @@ def _next_sort(current: SortState | None, column: str) -> SortState:
     """
     if current is not None and current.column == column:
         return SortState(column, not current.descending)
-    return SortState(column, column in ("start_time", "end_time") or column.startswith("metrics."))
+    descending = column in ("start_time", "end_time") or column.startswith("metrics.")
+    return SortState(column, descending)
 
 
 def _int_param(query: Mapping[str, str], name: str, default: int, *, lo: int, hi: int) -> int:
