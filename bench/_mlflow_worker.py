@@ -41,7 +41,9 @@ def metric_values(step: int, keys: int) -> dict[str, float]:
     return {f"m{k}": step + k / 10 for k in range(keys)}
 
 
-def metrics_per_call(steps: int, keys: int, experiment_id: str, synchronous: bool) -> dict[str, Any]:
+def metrics_per_call(
+    steps: int, keys: int, experiment_id: str, synchronous: bool
+) -> dict[str, Any]:
     """One run; ``mlflow.log_metrics(..., step=i)`` per step, as users write it."""
     t0 = time.perf_counter()
     with mlflow.start_run(experiment_id=experiment_id, run_name="metrics") as run:

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -312,22 +312,15 @@ def server(
 
 
 def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group ``proc`` leads, then SIGKILL what is left after 10 s."""
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-            # The leader is gone; children may linger a moment: give them the same signal.
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            break
-        except subprocess.TimeoutExpired:
-            continue
+    """SIGTERM the process group ``proc`` leads; SIGKILL what is left of it after 10 s."""
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    # A leader that did not stop, or children that outlived it (uvicorn under mlflow).
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def tail(path: Path, lines: int = 30) -> str:

@@ -61,10 +61,41 @@ class Settings(BaseSettings):
             "Unset: they run the same API in-process against the local store (embedded mode)."
         ),
     )
+    api_key: str | None = Field(
+        default=None,
+        repr=False,
+        description=(
+            "API key the SDK and CLI send as `Authorization: Bearer` to a server at `PODIUM_URL` "
+            "(create one with `podium keys create`)."
+        ),
+    )
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024,
         gt=0,
         description="Largest JSON request body the REST API accepts; larger ones get HTTP 413.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        repr=False,
+        description=(
+            "Server secret that keys API-key hashes. Unset: generated once into "
+            "`$PODIUM_HOME/secret.key`. Set the same value on every replica of a scaled-out server."
+        ),
+    )
+    session_hours: int = Field(
+        default=12, gt=0, le=24 * 30, description="How long a UI login session lasts."
+    )
+    login_attempts: int = Field(
+        default=5,
+        gt=0,
+        description="Failed logins allowed per user and per client address within 15 minutes.",
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description=(
+            "Mark the session cookie `Secure` even over plain HTTP (set it behind a TLS proxy); "
+            "cookies on HTTPS requests are always `Secure`."
+        ),
     )
     seed_demo: bool = Field(
         default=False,

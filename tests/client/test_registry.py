@@ -43,9 +43,10 @@ def test_register_a_runs_model_and_move_its_alias(tmp_path: Path, client: Client
     )
     assert (promoted["alias"], promoted["version"]) == ("production", 1)
     registry.set_alias("summarizer", "production", 2, project="nlp", client=client)
-    assert registry.load_version("summarizer", "production", project="nlp", client=client)[
-        "version"
-    ] == 2
+    assert (
+        registry.load_version("summarizer", "production", project="nlp", client=client)["version"]
+        == 2
+    )
     rolled = registry.rollback_alias(
         "summarizer", "production", reason="regression", project="nlp", client=client
     )

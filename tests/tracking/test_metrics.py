@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import random
@@ -156,7 +157,7 @@ def test_downsampling_a_long_series_gives_exactly_max_points(tracking):
     steps = [p.step for p in sampled]
     assert len(steps) == 333
     assert steps[0] == 0 and steps[-1] == 2_997
-    gaps = {b - a for a, b in zip(steps, steps[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(steps)}
     assert gaps <= {9, 12}  # evenly spaced: 999 / 332 = 3.009 points apart
     # offset/limit page over the downsampled series.
     page = tracking.metric_history(run.id, "x", max_points=333, offset=331, limit=10)

@@ -1,10 +1,13 @@
-"""Who is making a request. Until access control lands, every caller is the local user."""
+"""Who is making a request, for routes that record an actor (alias history, created_by)."""
 
 from __future__ import annotations
+
+from fastapi import Request
 
 from podium.access.models import LOCAL_ACTOR
 
 
-def current_actor() -> str:
-    """FastAPI dependency: the name of the caller, recorded in histories and the audit log."""
-    return LOCAL_ACTOR
+def current_actor(request: Request) -> str:
+    """FastAPI dependency: the authenticated caller's name (``local`` in single-user mode)."""
+    principal = getattr(request.state, "principal", None)
+    return principal.name if principal is not None else LOCAL_ACTOR

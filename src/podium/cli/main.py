@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from podium import __version__
+from podium.access.cli import audit_app, keys_app, projects_app, users_app
 from podium.cli.db import app as db_app
 from podium.cli.output import run_cli
 from podium.cli.server import server
@@ -22,6 +23,10 @@ app.command("server")(server)
 app.add_typer(db_app, name="db")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
+app.add_typer(projects_app, name="projects")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 
 
 def _version(value: bool) -> None:

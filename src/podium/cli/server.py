@@ -20,6 +20,7 @@ def server(
     """Start the Podium server: REST API, web UI and /metrics."""
     import uvicorn
 
+    from podium.server.app import is_loopback
     from podium.settings import Settings
 
     # Overrides go through the environment so the uvicorn factory (and any worker) sees them.
@@ -30,10 +31,10 @@ def server(
     if demo:
         os.environ["PODIUM_SEED_DEMO"] = "true"
     settings = Settings()
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(settings.host) and not _users_exist(settings):
         fail(
-            f"refusing to bind {settings.host}: Podium binds only to loopback until access "
-            "control is configured; use --host 127.0.0.1"
+            f"refusing to bind {settings.host} without authentication: create an admin first "
+            "with `podium users create NAME --admin`, or bind to 127.0.0.1"
         )
     uvicorn.run(
         "podium.server.app:app_from_env",
@@ -45,3 +46,17 @@ def server(
         proxy_headers=False,
         access_log=settings.log_level == "debug",
     )
+
+
+def _users_exist(settings: object) -> bool:
+    from podium.access.sql import count_users
+    from podium.store.engine import open_database
+    from podium.store.migrate import upgrade
+
+    db = open_database(settings.resolved_database_url)  # type: ignore[attr-defined]
+    try:
+        upgrade(db)
+        with db.read() as conn:
+            return count_users(conn) > 0
+    finally:
+        db.dispose()

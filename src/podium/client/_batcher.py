@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import operator
+import os
 import re
 import threading
 import time
@@ -114,6 +115,7 @@ class MetricBatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()  # the sender exits once the buffer is empty
         self._abandon = threading.Event()  # the sender exits now, even with points left
+        self._pid = os.getpid()
         self._thread = threading.Thread(
             target=self._run, name=f"podium-metrics-{run_id}", daemon=True
         )
@@ -468,7 +470,8 @@ def flush_all_at_exit(timeout: float | None = None) -> None:
     """
     deadline = time.monotonic() + (EXIT_TIMEOUT if timeout is None else timeout)
     with _live_lock:
-        batchers = list(_live)
+        # A forked child inherits the parent's batchers (without their threads): not its own.
+        batchers = [b for b in _live if b._pid == os.getpid()]
     for batcher in batchers:
         remaining = max(deadline - time.monotonic(), 0.05)
         try:

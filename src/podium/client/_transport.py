@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import httpx
@@ -18,13 +18,19 @@ import httpx
 from podium import errors
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# The same key as podium.access.authz.EMBEDDED_SCOPE_KEY (not imported: the SDK stays light).
+EMBEDDED_SCOPE_KEY = "podium.embedded"
 
 
 class InProcessTransport(httpx.BaseTransport):
     """An ``httpx`` transport that calls an ASGI app in this process."""
 
     def __init__(self, app: Any, on_close: Callable[[], None] | None = None) -> None:
-        self._asgi = httpx.ASGITransport(app=app)
+        async def embedded_app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+            # Marks in-process calls: whoever holds the database files needs no login.
+            await app({**scope, EMBEDDED_SCOPE_KEY: True}, receive, send)
+
+        self._asgi = httpx.ASGITransport(app=embedded_app)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="podium-embedded", daemon=True

@@ -30,7 +30,9 @@ class Client:
         http: httpx.Client | None = None,
     ) -> None:
         if url is None and settings is None and http is None:
-            url = _env_url()
+            url = _env("PODIUM_URL")
+        if api_key is None and http is None:
+            api_key = _env("PODIUM_API_KEY")
         self.url = url
         self.http = http or connect(url, settings=settings, api_key=api_key)
 
@@ -108,6 +110,6 @@ class Client:
         self.close()
 
 
-def _env_url() -> str | None:
-    # The SDK is an entry point: like the CLI, it reads PODIUM_URL (documented in Settings).
-    return os.environ.get("PODIUM_URL") or None
+def _env(name: str) -> str | None:
+    # The SDK is an entry point: like the CLI it reads its PODIUM_* variables (see Settings).
+    return os.environ.get(name) or None

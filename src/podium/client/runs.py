@@ -85,6 +85,7 @@ class ActiveRun:
         )
         self._ended = False
         self._end_lock = threading.Lock()
+        self._pid = os.getpid()
         with _open_lock:
             _open_runs.add(self)
 
@@ -416,8 +417,7 @@ def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
 
 
 def _command() -> str | None:
-    argv = [arg for arg in sys.argv if arg] if sys.argv else []
-    return shlex.join(sys.argv) if argv else None
+    return shlex.join(sys.argv) if any(sys.argv) else None
 
 
 def _user() -> str | None:
@@ -449,13 +449,15 @@ def _register_exit_hook() -> None:
 def end_runs_at_exit(timeout: float | None = None) -> None:
     """End every run still open, within ``timeout`` seconds in all (runs at interpreter exit).
 
-    ``timeout`` defaults to ``_batcher.EXIT_TIMEOUT``. The status is FAILED when an uncaught exception is ending the program, KILLED for a
-    KeyboardInterrupt, FINISHED otherwise. Failures are logged, never raised.
+    ``timeout`` defaults to ``_batcher.EXIT_TIMEOUT``. The status is FAILED when an uncaught
+    exception is ending the program, KILLED for a KeyboardInterrupt, FINISHED otherwise.
+    Failures are logged, never raised.
     """
     status = _status_for(getattr(sys, "last_value", None))
     deadline = time.monotonic() + (_batcher.EXIT_TIMEOUT if timeout is None else timeout)
     with _open_lock:
-        runs = list(_open_runs)
+        # A forked child inherits the parent's runs; they are the parent's to end.
+        runs = [run for run in _open_runs if run._pid == os.getpid()]
     for run in runs:
         remaining = max(deadline - time.monotonic(), 0.05)
         # An exit must not wait on a dead server for the default 60 s read timeout.

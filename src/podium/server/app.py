@@ -15,11 +15,16 @@ from prometheus_client import CollectorRegistry
 
 from podium import __version__
 from podium.access import routes as access_routes
-from podium.access.service import ProjectService
+from podium.access import ui as access_ui
+from podium.access.audit import AuditLog
+from podium.access.authz import AccessGate
+from podium.access.keyfile import load_server_secret
+from podium.access.service import AccessService, ProjectService
 from podium.registry import routes as registry_routes
 from podium.registry import ui as registry_ui
 from podium.registry.service import RegistryService
 from podium.server import health, observability, problems, web
+from podium.server.audit import AuditMiddleware
 from podium.server.limits import BodySizeLimit
 from podium.settings import Settings
 from podium.store.blobs import BlobStore, open_blob_store
@@ -42,6 +47,8 @@ class Services:
     db: Database
     blobs: BlobStore
     projects: ProjectService
+    access: AccessService
+    audit: AuditLog
     tracking: TrackingService
     registry: RegistryService
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -60,9 +67,16 @@ def build(settings: Settings) -> Services:
         settings.resolved_artifacts_url, s3_endpoint_url=settings.s3_endpoint_url
     )
     projects = ProjectService(db)
+    access = AccessService(
+        db,
+        projects,
+        load_server_secret(settings.secret_key, settings.home),
+        session_hours=settings.session_hours,
+        login_limit=settings.login_attempts,
+    )
     tracking = TrackingService(db, blobs, projects)
     registry = RegistryService(db, blobs, projects, tracking)
-    services = Services(settings, db, blobs, projects, tracking, registry)
+    services = Services(settings, db, blobs, projects, access, AuditLog(db), tracking, registry)
     if settings.seed_demo:
         from podium.server.demo import seed_demo
 
@@ -81,16 +95,30 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.state.access_gate = AccessGate(
+        services.access, require_auth=not is_loopback(services.settings.host)
+    )
     problems.install(app)
 
     app.include_router(health.build_router(services.db), prefix=API_PREFIX)
-    app.include_router(access_routes.build_router(services.projects), prefix=API_PREFIX)
+    app.include_router(
+        access_routes.build_router(services.projects, services.access, services.audit),
+        prefix=API_PREFIX,
+    )
     app.include_router(tracking_routes.build_router(services.tracking), prefix=API_PREFIX)
     app.include_router(registry_routes.build_router(services.registry), prefix=API_PREFIX)
     app.include_router(observability.build_router(services.metrics_registry))
 
     templates = web.templates()
     app.include_router(web.build_router(templates))
+    app.include_router(
+        access_ui.build_router(
+            services.access,
+            services.audit,
+            templates,
+            cookie_secure=services.settings.cookie_secure,
+        )
+    )
     app.include_router(tracking_ui.build_router(services.tracking, templates))
     app.include_router(registry_ui.build_router(services.registry, templates))
     web.mount_static(app)
@@ -100,8 +128,14 @@ def create_app(services: Services) -> FastAPI:
         max_bytes=services.settings.max_body_bytes,
         exempt=STREAMING_UPLOAD_SUFFIXES,
     )
+    app.add_middleware(AuditMiddleware, audit_log=services.audit)
     app.add_middleware(observability.RequestMetrics, registry=services.metrics_registry)
     return app
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
 def app_from_env() -> Any:

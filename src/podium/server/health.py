@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from podium import __version__
+from podium.access.authz import Permission
+from podium.access.policy import PUBLIC
 from podium.store.engine import Database
 from podium.store.migrate import current_revision
 
@@ -22,7 +24,7 @@ class Health(BaseModel):
 
 def build_router(db: Database) -> APIRouter:
     """The health route, checking ``db``."""
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(tags=["operations"], dependencies=[Depends(Permission(PUBLIC, "health"))])
 
     @router.get("/health", response_model=Health)
     def health() -> Health:

@@ -7,9 +7,10 @@ one process (tests, embedded SDK) never share counters.
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -17,6 +18,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from podium.access.authz import Permission
+from podium.access.policy import PUBLIC
 
 
 class RequestMetrics:
@@ -54,14 +58,15 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, record_status)
         finally:
-            route = _route_template(scope)
+            route = route_template(scope)
             method = scope.get("method", "GET")
             self.requests.labels(method, route, str(status)).inc()
             self.latency.labels(method, route).observe(time.perf_counter() - start)
 
 
-def _route_template(scope: dict[str, Any]) -> str:
-    # The template (/api/v1/runs/{run_id}) keeps label cardinality bounded, unlike the raw path.
+def route_template(scope: MutableMapping[str, Any]) -> str:
+    """The matched route's template, e.g. ``/api/v1/runs/{run_id}`` (``unmatched`` for 404s)."""
+    # The template keeps label cardinality bounded, unlike the raw path.
     # Included routers do not expose their full prefix, so the matched path parameters are put
     # back into the requested path instead.
     if scope.get("route") is None:
@@ -74,7 +79,8 @@ def _route_template(scope: dict[str, Any]) -> str:
 
 def build_router(registry: CollectorRegistry) -> APIRouter:
     """The ``/metrics`` route for ``registry``."""
-    router = APIRouter(tags=["operations"])
+    # Public like /health: scrapers carry no credentials; it exposes counts, never data.
+    router = APIRouter(tags=["operations"], dependencies=[Depends(Permission(PUBLIC, "metrics"))])
 
     @router.get("/metrics", response_class=Response, include_in_schema=True)
     def prometheus_metrics() -> Response:

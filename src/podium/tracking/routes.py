@@ -31,6 +31,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from podium.access.auth import current_actor
+from podium.errors import InvalidInput
 from podium.server.problems import validation_problem
 from podium.store.blobs import CHUNK_SIZE
 from podium.store.clock import now_ms
@@ -274,9 +275,12 @@ def build_router(service: TrackingService) -> APIRouter:
     async def upload_artifact(
         run_id: str,
         request: Request,
-        path: Annotated[str, Query(description="Relative path, e.g. model/weights.bin")],
+        path: Annotated[
+            str | None, Query(description="Relative path, e.g. model/weights.bin (required).")
+        ] = None,
     ) -> ArtifactPublic:
         """Store the raw request body as the artifact at ``path`` (streamed, any size)."""
+        path = _required_path(path)
         await run_in_threadpool(service.check_artifact_upload, run_id, path)
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_MEMORY) as spool:
             async for chunk in request.stream():
@@ -301,10 +305,12 @@ def build_router(service: TrackingService) -> APIRouter:
     )
     def download_artifact(
         run_id: str,
-        path: Annotated[str, Query(description="The artifact's path in the run.")],
+        path: Annotated[
+            str | None, Query(description="The artifact's path in the run (required).")
+        ] = None,
     ) -> StreamingResponse:
         """The artifact's bytes, with its sha256 in ``X-Podium-Sha256``."""
-        artifact, chunks = service.open_artifact(run_id, path)
+        artifact, chunks = service.open_artifact(run_id, _required_path(path))
         return StreamingResponse(
             _closing(chunks),
             media_type="application/octet-stream",
@@ -315,6 +321,16 @@ def build_router(service: TrackingService) -> APIRouter:
         )
 
     return router
+
+
+def _required_path(path: str | None) -> str:
+    # Checked here rather than by FastAPI: its error for a missing query parameter named
+    # "path" would not name the field (problems.py drops "path" from error locations).
+    if path is None:
+        raise InvalidInput(
+            "the artifact path is missing: add ?path=dir/file.bin to the URL", field="path"
+        )
+    return path
 
 
 def _closing(chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -734,7 +734,7 @@ def _compare(conn: Connection, column: Any, op: str, value: Any) -> ColumnElemen
         matched = column.ilike(_like_pattern(parts), escape="\\")
     elif conn.dialect.name == "sqlite":
         # SQLite's LIKE ignores ASCII case; GLOB is case-sensitive like PostgreSQL's LIKE.
-        matched = column.op("GLOB")(_glob_pattern(parts))
+        matched = column.op("GLOB", is_comparison=True)(_glob_pattern(parts))
     else:
         matched = column.like(_like_pattern(parts), escape="\\")
     return cast("ColumnElement[bool]", ~matched if negated else matched)
