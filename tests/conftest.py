@@ -82,7 +82,8 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Settings for an isolated Podium: its own home, database and blob folder."""
-    return Settings(home=tmp_path / "home", database_url=database_url)
+    # The lowest scrypt cost keeps user-heavy tests fast; the hashing code path is the same.
+    return Settings(home=tmp_path / "home", database_url=database_url, password_hash_cost=10)
 
 
 @pytest.fixture
@@ -171,3 +172,12 @@ def s3_server() -> Iterator[S3Server]:
         missing(f"cannot start the S3-compatible server (pip install 'moto[server]'): {exc}")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def remote_http(services: Services) -> Iterator[httpx.Client]:
+    """Like ``http``, but requests arrive as from a loopback HTTP client, not in-process:
+    authentication applies once users exist."""
+    transport = InProcessTransport(create_app(services), embedded=False)
+    with httpx.Client(transport=transport, base_url="http://podium.test") as client:
+        yield client

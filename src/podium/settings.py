@@ -90,6 +90,15 @@ class Settings(BaseSettings):
         gt=0,
         description="Failed logins allowed per user and per client address within 15 minutes.",
     )
+    password_hash_cost: int = Field(
+        default=14,
+        ge=10,
+        le=20,
+        description=(
+            "scrypt work factor for UI passwords (N = 2^cost; 14 takes about 0.1 s a hash). "
+            "Existing hashes keep the cost they were made with."
+        ),
+    )
     cookie_secure: bool = Field(
         default=False,
         description=(

@@ -39,7 +39,9 @@ def test_an_untouched_chain_verifies(audit: AuditLog) -> None:
 def test_edited_row_is_named(audit: AuditLog, services: Services) -> None:
     target = _ids(services)[2]
     with services.db.write() as conn:
-        conn.execute(update(audit_events).where(audit_events.c.id == target).values(actor="mallory"))
+        conn.execute(
+            update(audit_events).where(audit_events.c.id == target).values(actor="mallory")
+        )
     result = audit.verify()
     assert not result.ok
     assert result.first_bad_id == target
@@ -100,9 +102,7 @@ def test_rehashed_edit_still_breaks_the_next_link(audit: AuditLog, services: Ser
     assert result.first_bad_id == ids[2]
 
 
-def test_truncated_tail_is_caught_against_a_checkpoint(
-    audit: AuditLog, services: Services
-) -> None:
+def test_truncated_tail_is_caught_against_a_checkpoint(audit: AuditLog, services: Services) -> None:
     count, head = audit.head()
     assert count == 6
     ids = _ids(services)

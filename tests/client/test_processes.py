@@ -37,14 +37,18 @@ def spawn(env: dict[str, str], *args: object) -> subprocess.Popen[str]:
 
 
 def wait_all(procs: list[subprocess.Popen[str]], timeout: float = 240) -> None:
+    """Wait for every worker (killing them all past ``timeout``); each must exit 0."""
     deadline = time.monotonic() + timeout
+    outputs = []
     for proc in procs:
         try:
             out, _ = proc.communicate(timeout=max(deadline - time.monotonic(), 1))
         except subprocess.TimeoutExpired:
-            for p in procs:
-                p.kill()
-            raise
+            proc.kill()
+            out, _ = proc.communicate()
+            out += "\n[killed: timed out]"
+        outputs.append(out)
+    for proc, out in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, out
 
 
@@ -144,7 +148,7 @@ def test_acknowledged_points_survive_a_server_crash(
         wait_for_acks(acks, [n + 10 for n in before_restart])
     finally:
         stop.touch()
-    wait_all(procs, timeout=120)
+        wait_all(procs, timeout=120)
 
     with Client(live_server.url) as api:
         for worker, ack_file in enumerate(acks):

@@ -11,10 +11,12 @@ import subprocess
 import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from podium.server.app import Services
+from podium.server.app import Services, build
+from podium.settings import Settings
 
 THREADS = 8
 PER_THREAD = 5
@@ -90,9 +92,9 @@ _WORKER = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_processes_creating_versions_get_exactly_1_to_n(services: Services, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("separate processes matter for SQLite's file lock; threads cover PostgreSQL")
+def test_processes_creating_versions_get_exactly_1_to_n(tmp_path: Path) -> None:
+    # SQLite only: separate processes contend on its file lock; threads cover PostgreSQL.
+    services = build(Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'podium.db'}"))
     services.registry.create_model("default", "m")
     url = services.settings.resolved_database_url
     blobs_dir = str(services.settings.home / "blobs")
@@ -112,3 +114,4 @@ def test_processes_creating_versions_get_exactly_1_to_n(services: Services, back
         numbers += [int(n) for n in out.split()]
     assert sorted(numbers) == list(range(1, 4 * PER_THREAD + 1))
     assert services.registry.get_model("default", "m").latest_version == 4 * PER_THREAD
+    services.close()

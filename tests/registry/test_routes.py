@@ -83,6 +83,7 @@ def test_invalid_model_bodies_are_422_naming_the_field(http: httpx.Client) -> No
         ({"name": "m", "description": ["x"]}, "description"),
         ({"name": "m", "colour": "red"}, "colour"),
         ({"name": "m", "project": ""}, "project"),
+        ({"name": "m", "project": "bad project"}, "project"),
     ]
     for payload, field in cases:
         _problem(http.post(API, json=payload), 422, field)
@@ -112,6 +113,37 @@ def test_patch_needs_a_description(http: httpx.Client) -> None:
     _problem(http.patch(f"{API}/m", json={}), 422, "description")
     _problem(http.patch(f"{API}/nope", json={"description": "x"}), 404, "name")
     _problem(http.delete(f"{API}/nope"), 404, "name")
+
+
+def test_odd_input_is_a_4xx_never_a_500(http: httpx.Client, model: str) -> None:
+    # NUL bytes cannot be stored in PostgreSQL text, and huge integers overflow SQLite; both
+    # must come back as the user's mistake, the same on both databases.
+    nul = "a\x00b"
+    cases: list[tuple[str, str, dict[str, Any], int, str | None]] = [
+        ("GET", f"{API}/a%00b", {}, 404, "name"),
+        ("GET", f"{API}/m", {"params": {"project": nul}}, 404, "project"),
+        ("GET", API, {"params": {"project": nul}}, 404, "project"),
+        ("GET", f"{API}/" + "x" * 5000, {}, 404, "name"),
+        ("POST", API, {"json": {"name": "n", "description": nul}}, 422, "description"),
+        ("PATCH", f"{API}/m", {"json": {"description": nul}}, 422, "description"),
+        ("POST", f"{API}/m/versions", {"json": {"metadata": {"k": [nul]}}}, 422, "metadata"),
+        ("POST", f"{API}/m/versions", {"json": {"metadata": {nul: 1}}}, 422, "metadata"),
+        ("POST", f"{API}/m/versions", {"json": {"model_card": nul}}, 422, "model_card"),
+        ("POST", f"{API}/m/versions", {"json": {"framework": nul}}, 422, "framework"),
+        ("POST", f"{API}/m/versions", {"json": {"source_run_id": nul}}, 404, "source_run_id"),
+        ("PUT", f"{API}/m/aliases/prod", {"json": {"version": 1, "reason": nul}}, 422, "reason"),
+        ("PUT", f"{API}/m/aliases/prod", {"json": {"version": 10**20}}, 404, "version"),
+        ("GET", f"{API}/m/versions/{10**20}", {}, 404, "version"),
+        ("GET", f"{API}/m/versions", {"params": {"offset": 10**20}}, 422, "offset"),
+        ("DELETE", f"{API}/m/aliases/prod", {"params": {"reason": nul}}, 422, "reason"),
+        ("POST", f"{API}/m/aliases/prod/rollback", {"json": {"reason": nul}}, 422, "reason"),
+    ]
+    for method, url, kwargs, status, field in cases:
+        response = http.request(method, url, **kwargs)
+        assert response.status_code == status, (method, url[:60], response.text)
+        _problem(response, status, field)
+    assert http.get(f"{API}/m").json()["latest_version"] == 3
+    assert http.get(f"{API}/m/history").json() == []
 
 
 # -- versions -----------------------------------------------------------------------------------

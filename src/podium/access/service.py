@@ -16,6 +16,7 @@ from podium.access import sql
 from podium.access.models import DEFAULT_PROJECT, ApiKey, Membership, Principal, Project, Role, User
 from podium.access.ratelimit import LoginThrottle
 from podium.access.secrets import (
+    DEFAULT_COST,
     hash_api_key,
     hash_password,
     hash_token,
@@ -117,10 +118,12 @@ class AccessService:
         session_hours: int = 12,
         login_limit: int = 5,
         login_window_seconds: float = 900,
+        password_cost: int = DEFAULT_COST,
     ) -> None:
         self._db = db
         self._projects = projects
         self._secret = server_secret
+        self._password_cost = password_cost
         self._session_ms = session_hours * 3600 * 1000
         self.throttle = LoginThrottle(login_limit, login_window_seconds)
         self._users_exist: tuple[bool, float] | None = None
@@ -147,7 +150,9 @@ class AccessService:
         check_name("user", username)
         _check_password(password)
         with self._db.write() as conn:
-            user = sql.insert_user(conn, username, hash_password(password), is_admin)
+            user = sql.insert_user(
+                conn, username, hash_password(password, self._password_cost), is_admin
+            )
         self._users_exist = (True, time.monotonic())
         return user
 
@@ -171,7 +176,7 @@ class AccessService:
         _check_password(password)
         user = self.get_user(username)
         with self._db.write() as conn:
-            sql.set_password(conn, user.id, hash_password(password))
+            sql.set_password(conn, user.id, hash_password(password, self._password_cost))
             sql.delete_user_sessions(conn, user.id)
 
     def set_disabled(self, username: str, disabled: bool) -> User:

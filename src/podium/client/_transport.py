@@ -25,12 +25,15 @@ EMBEDDED_SCOPE_KEY = "podium.embedded"
 class InProcessTransport(httpx.BaseTransport):
     """An ``httpx`` transport that calls an ASGI app in this process."""
 
-    def __init__(self, app: Any, on_close: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, app: Any, on_close: Callable[[], None] | None = None, *, embedded: bool = True
+    ) -> None:
         async def embedded_app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
             # Marks in-process calls: whoever holds the database files needs no login.
             await app({**scope, EMBEDDED_SCOPE_KEY: True}, receive, send)
 
-        self._asgi = httpx.ASGITransport(app=embedded_app)
+        # embedded=False makes requests look like a loopback HTTP client's (used by tests).
+        self._asgi = httpx.ASGITransport(app=embedded_app if embedded else app)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="podium-embedded", daemon=True

@@ -41,7 +41,9 @@ AliasParam = Annotated[
     ),
 ]
 VersionParam = Annotated[int, Path(ge=1, description="Version number (1, 2, 3 …).")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip; pass back next_offset.")]
+Offset = Annotated[
+    int, Query(ge=0, le=1_000_000_000, description="Items to skip; pass back next_offset.")
+]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Largest page size.")]
 Actor = Annotated[str, Depends(current_actor)]
 

@@ -9,6 +9,7 @@ reserved alias that always resolves to the newest version and can never be set.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from podium.registry.models import (
 from podium.store.blobs import BlobStore
 from podium.store.clock import now_ms
 from podium.store.engine import Database
+from podium.tracking.models import RunDetail
 from podium.tracking.service import TrackingService
 
 _ALIAS = re.compile(ALIAS_PATTERN)
@@ -80,7 +82,12 @@ class RegistryService:
 
     def create_model(self, project: str, name: str, description: str = "") -> RegisteredModel:
         """Register a model name (the project is created if missing); ``Conflict`` if taken."""
+        try:
+            check_name("project", project)
+        except InvalidInput as exc:  # the rule is the same, but the field at fault is project
+            raise InvalidInput(exc.message, field="project") from None
         check_name("model", name)
+        _check_text("description", description)
         owner = self._projects.ensure(project)
         with self._db.write() as conn:
             return sql.insert_model(conn, owner.id, owner.name, name, description, now_ms())
@@ -97,7 +104,7 @@ class RegistryService:
         listing it before then gives no models rather than an error.
         """
         try:
-            owner = self._projects.by_name(project)
+            owner = self._projects.by_name(_possible_name(project, "project"))
         except NotFound:
             if project == DEFAULT_PROJECT:
                 return []
@@ -107,6 +114,7 @@ class RegistryService:
 
     def update_model(self, project: str, name: str, description: str) -> RegisteredModel:
         """Change a model's description; returns the updated model."""
+        _check_text("description", description)
         with self._db.write() as conn:
             model = self._model(conn, project, name)
             sql.update_model_description(conn, model.id, description, now_ms())
@@ -146,6 +154,13 @@ class RegistryService:
         path or blob, and ``InvalidInput`` for a contradictory or malformed request.
         """
         metadata = _check_metadata(metadata)
+        for field, text in (
+            ("framework", framework),
+            ("artifact_path", artifact_path),
+            ("description", description),
+            ("model_card", model_card),
+        ):
+            _check_text(field, text)
         if framework is not None and len(framework) > _FRAMEWORK_MAX:
             raise InvalidInput(
                 f"framework is {len(framework)} characters; the limit is {_FRAMEWORK_MAX}",
@@ -244,6 +259,7 @@ class RegistryService:
         ``InvalidInput`` for a bad or reserved alias and ``NotFound`` for an unknown version.
         """
         check_alias(alias, settable=True)
+        _check_text("reason", reason)
         now = now_ms()
         with self._db.write() as conn:
             model = self._locked_model(conn, project, name)
@@ -268,6 +284,7 @@ class RegistryService:
     ) -> None:
         """Remove an alias, recording the move (to no version); ``NotFound`` if it is not set."""
         check_alias(alias, settable=True)
+        _check_text("reason", reason)
         now = now_ms()
         with self._db.write() as conn:
             model = self._locked_model(conn, project, name)
@@ -295,6 +312,7 @@ class RegistryService:
         when there is nothing to go back to (never set, or already at its first version).
         """
         check_alias(alias, settable=True)
+        _check_text("reason", reason)
         now = now_ms()
         with self._db.write() as conn:
             model = self._locked_model(conn, project, name)
@@ -360,6 +378,10 @@ class RegistryService:
     # -- internals ------------------------------------------------------------------------------
 
     def _model(self, conn: Connection, project: str, name: str) -> RegisteredModel:
+        if not (_is_possible_name(project) and _is_possible_name(name)):
+            # No stored name breaks the naming rule, and some such strings (a NUL byte) would
+            # make PostgreSQL fail the query rather than match nothing.
+            raise self._missing_model(project, name)
         model = sql.find_model(conn, project, name)
         if model is None:
             raise self._missing_model(project, name)
@@ -367,7 +389,8 @@ class RegistryService:
 
     def _locked_model(self, conn: Connection, project: str, name: str) -> RegisteredModel:
         # Lock first, then read: the model as seen here cannot change until we commit.
-        if sql.lock_model(conn, project, name) is None:
+        possible = _is_possible_name(project) and _is_possible_name(name)
+        if not possible or sql.lock_model(conn, project, name) is None:
             raise self._missing_model(project, name)
         return self._model(conn, project, name)
 
@@ -375,7 +398,7 @@ class RegistryService:
         # A missing project is the more useful message (it says how to create the project),
         # except for the default one, which exists implicitly.
         if project != DEFAULT_PROJECT:
-            self._projects.by_name(project)
+            self._projects.by_name(_possible_name(project, "project"))
         return NotFound(
             f"model {name!r} does not exist in project {project!r}; see the registered ones "
             f"with `podium models list --project {project}`, or register it with "
@@ -385,7 +408,9 @@ class RegistryService:
 
     @staticmethod
     def _version(conn: Connection, model: RegisteredModel, version: int) -> ModelVersion:
-        found = sql.get_version(conn, model, version)
+        # Past the column's range nothing can match (and SQLite would overflow, not miss).
+        in_range = 1 <= version <= model.latest_version
+        found = sql.get_version(conn, model, version) if in_range else None
         if found is None:
             known = f"1..{model.latest_version}" if model.latest_version else "none yet"
             raise NotFound(
@@ -455,14 +480,17 @@ class RegistryService:
                 )
         if source_run_id is None:
             return artifact_sha256
-        try:
-            run = self._tracking.get_run(source_run_id)
-        except NotFound:
+        run: RunDetail | None = None
+        # A NUL byte cannot be in a run id, and PostgreSQL would refuse the query outright.
+        if "\x00" not in source_run_id:
+            with contextlib.suppress(NotFound):
+                run = self._tracking.get_run(source_run_id)
+        if run is None:
             raise NotFound(
                 f"run {source_run_id!r} does not exist; give the id of an existing run "
                 "(GET /api/v1/runs lists them)",
                 field="source_run_id",
-            ) from None
+            )
         if artifact_path is None:
             return artifact_sha256
         for artifact in run.artifacts:
@@ -486,7 +514,47 @@ def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
         json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"metadata is not valid JSON: {exc}", field="metadata") from None
+    if _holds_nul(metadata):
+        raise InvalidInput(
+            "metadata contains a NUL character (\\u0000), which cannot be stored; remove it",
+            field="metadata",
+        )
     return metadata
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _check_text(field: str, value: str | None) -> None:
+    # Refused on both databases alike: PostgreSQL cannot store NUL in text at all.
+    if value is not None and "\x00" in value:
+        raise InvalidInput(
+            f"{field} contains a NUL character (\\u0000), which cannot be stored; remove it",
+            field=field,
+        )
+
+
+def _is_possible_name(name: str) -> bool:
+    """Whether ``name`` follows the naming rule every stored project and model name obeys."""
+    try:
+        check_name("object", name)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _possible_name(name: str, kind: str) -> str:
+    """``name`` if an object could have it; otherwise ``NotFound`` (it cannot exist)."""
+    if not _is_possible_name(name):
+        raise NotFound(f"{kind} {name!r} does not exist", field=kind)
+    return name
 
 
 def _missing_alias(model: RegisteredModel, alias: str) -> NotFound:

@@ -73,6 +73,7 @@ def build(settings: Settings) -> Services:
         load_server_secret(settings.secret_key, settings.home),
         session_hours=settings.session_hours,
         login_limit=settings.login_attempts,
+        password_cost=settings.password_hash_cost,
     )
     tracking = TrackingService(db, blobs, projects)
     registry = RegistryService(db, blobs, projects, tracking)

@@ -44,11 +44,17 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("Runs", "/runs"),
     NavItem("Models", "/models"),
+    NavItem("Audit", "/audit"),
 )
 
 # Packages whose ``templates/`` folder joins the shared environment, each holding
 # ``templates/<part>/*.html``; ``podium.server`` holds ``base.html`` and ``error.html``.
-TEMPLATE_PACKAGES: tuple[str, ...] = ("podium.server", "podium.tracking", "podium.registry")
+TEMPLATE_PACKAGES: tuple[str, ...] = (
+    "podium.server",
+    "podium.access",
+    "podium.tracking",
+    "podium.registry",
+)
 
 
 def templates() -> Jinja2Templates:

@@ -175,23 +175,28 @@ def list_runs(
         print_json(runs)
         return
     keys = _metric_columns(runs, order_by or [])
-    print_table(
-        f"runs in {project}"
-        + (f" ({len(runs)}, more with --limit)" if page["next_offset"] else ""),
-        ["id", "name", "experiment", "status", "start", "duration", *keys],
-        (
-            [
-                run["id"][:SHORT_ID],
-                escape(run["name"]),
-                escape(run["experiment"]),
-                run["status"],
-                _when(run["start_time"]),
-                _duration(run),
-                *(_number(run["metrics"].get(k, {}).get("value")) for k in keys),
-            ]
-            for run in runs
-        ),
-    )
+    more = " (more with --limit)" if page["next_offset"] is not None else ""
+    table = Table(title=f"runs in {project}{more}", header_style="bold")
+    # Ids, statuses and durations never wrap; the rest fold when the terminal is narrow.
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", overflow="fold", min_width=10)
+    table.add_column("experiment", overflow="fold", min_width=6)
+    table.add_column("status", no_wrap=True)
+    table.add_column("start", overflow="fold", min_width=10)
+    table.add_column("duration", no_wrap=True)
+    for key in keys:
+        table.add_column(Text(key), justify="right", overflow="fold", min_width=6)
+    for run in runs:
+        table.add_row(
+            run["id"][:SHORT_ID],
+            Text(run["name"]),
+            Text(run["experiment"]),
+            run["status"],
+            _when(run["start_time"]),
+            _duration(run),
+            *(_number(run["metrics"].get(k, {}).get("value")) for k in keys),
+        )
+    stdout.print(table)
 
 
 @app.command("show")

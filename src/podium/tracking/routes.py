@@ -27,12 +27,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from podium.access.auth import current_actor
 from podium.errors import InvalidInput
-from podium.server.problems import validation_problem
 from podium.store.blobs import CHUNK_SIZE
 from podium.store.clock import now_ms
 from podium.tracking.models import MetricPoint, Run
@@ -222,7 +222,8 @@ def build_router(service: TrackingService) -> APIRouter:
         try:
             body = _METRICS_BODY.validate_json(raw)
         except ValidationError as exc:
-            raise validation_problem(_json_errors(exc)) from None
+            # The app's handler turns this into the usual 422 problem naming the field.
+            raise RequestValidationError(_json_errors(exc)) from None
         now = now_ms()
         points = [
             MetricPoint(p.key, p.value, p.step, p.timestamp if p.timestamp is not None else now)
