@@ -22,3 +22,15 @@ def test_readme_starts_with_the_two_commands() -> None:
     head = readme[:3000]
     assert "make run" in head and "make test" in head
     assert head.index("make run") < head.index("make test")
+
+
+def test_access_page_shows_the_policy_table() -> None:
+    from podium.access.models import Role
+    from podium.access.policy import POLICY
+
+    page = (ROOT / "docs" / "access.md").read_text()
+    for part, actions in POLICY.items():
+        for action, least in actions.items():
+            cells = ["✓" if r.at_least(least) else "" for r in Role]
+            row = f"| `{part}:{action}` | " + " | ".join(cells) + " |"
+            assert row in page, f"docs/access.md is missing or has a stale row for {part}:{action}"

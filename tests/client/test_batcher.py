@@ -92,7 +92,7 @@ def test_flush_interval_sends_without_a_flush_call(server: FaultServer, api: Cli
     b = batcher(api, flush_interval=0.1)
     for i in range(3):
         b.add("loss", float(i))
-    assert server.wait_for(3, timeout=5)
+    assert server.wait_for(3, timeout=10)
     assert [p["step"] for p in server.points] == [0, 1, 2]
     b.close()
 
@@ -105,7 +105,7 @@ def test_a_long_interval_waits_until_the_batch_is_full(server: FaultServer, api:
     assert server.points == []
     assert b.pending == 99
     b.add("loss", 99.0)  # the 100th point wakes the sender
-    assert server.wait_for(100, timeout=5)
+    assert server.wait_for(100, timeout=10)
     assert len(server.points) == 100
     b.close()
 
@@ -113,11 +113,15 @@ def test_a_long_interval_waits_until_the_batch_is_full(server: FaultServer, api:
 def test_logging_does_not_wait_for_a_slow_server(server: FaultServer, api: Client) -> None:
     server.gate.clear()  # every request hangs until the gate opens
     b = batcher(api, max_batch=100)
-    start = time.perf_counter()
-    for i in range(20_000):
-        b.add("loss", float(i))
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"20,000 log calls took {elapsed:.2f}s while the server hung"
+
+    def produce() -> None:
+        for i in range(20_000):
+            b.add("loss", float(i))
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    producer.join(30)  # a log call waiting on the network would hang here until the gate opens
+    assert not producer.is_alive(), "log calls waited for the server"
     assert b.pending == 20_000
     server.gate.set()
     b.flush()
@@ -137,7 +141,10 @@ def test_backpressure_blocks_logging_at_max_pending(server: FaultServer, api: Cl
 
     producer = threading.Thread(target=produce)
     producer.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while len(logged) < 1_000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
     assert producer.is_alive(), "logging past max_pending should block"
     assert len(logged) == 1_000
     assert b.pending == 1_000
@@ -159,7 +166,7 @@ def test_flush_gives_up_on_a_dead_server_and_keeps_the_points(
     start = time.monotonic()
     with pytest.raises(errors.ServiceUnavailable, match="10 points stay buffered"):
         b.flush()
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 10
     assert b.pending == 10
     server.always = None  # the server recovers
     b.flush()
@@ -254,7 +261,7 @@ def test_close_is_bounded_when_nothing_listens() -> None:
         start = time.monotonic()
         with pytest.raises(errors.ServiceUnavailable):
             b.close(timeout=0.5)
-        assert time.monotonic() - start < 3
+        assert time.monotonic() - start < 10
         assert b.abandon() == 1
 
 

@@ -166,7 +166,7 @@ class RegistryService:
                 f"framework is {len(framework)} characters; the limit is {_FRAMEWORK_MAX}",
                 field="framework",
             )
-        # The model first: an unknown model is the mistake to report before any other.
+        # An unknown model is reported before an unknown run, artifact path or blob.
         self.get_model(project, name)
         sha256 = self._resolve_artifact(source_run_id, artifact_path, artifact_sha256)
         now = now_ms()
