@@ -10,7 +10,15 @@ import podium
 
 
 def test_public_names_are_pinned() -> None:
-    assert sorted(podium.__all__) == ["ActiveRun", "Client", "__version__", "errors", "start_run"]
+    assert sorted(podium.__all__) == [
+        "ActiveRun",
+        "Client",
+        "__version__",
+        "active_run",
+        "errors",
+        "registry",
+        "start_run",
+    ]
 
 
 def test_errors_module_exports_the_tree() -> None:

@@ -13,6 +13,14 @@ libraries load only when embedded mode or the server is used.
 
 from podium import errors
 from podium._version import __version__
-from podium.client import ActiveRun, Client, start_run
+from podium.client import ActiveRun, Client, active_run, registry, start_run
 
-__all__ = ["ActiveRun", "Client", "__version__", "errors", "start_run"]
+__all__ = [
+    "ActiveRun",
+    "Client",
+    "__version__",
+    "active_run",
+    "errors",
+    "registry",
+    "start_run",
+]

@@ -14,6 +14,7 @@ carried the request::
     ├── NotFound                     404  an id or name that does not exist
     ├── Conflict                     409  a duplicate name, or a change to something immutable
     ├── PayloadTooLarge              413  a body over the configured limit
+    ├── RateLimited                  429  too many requests; retry after a while
     ├── MissingExtra                 501  a feature whose optional dependency is not installed
     └── ServiceUnavailable           503  a backend (database, blob store, server) cannot be reached
 
@@ -37,6 +38,8 @@ class PodiumError(Exception):
         self.message = message
         self.field = field
         self.extra = extra
+        # The status a server answered with, when this error was rebuilt from a reply.
+        self.http_status: int | None = None
 
     def to_problem(self) -> dict[str, Any]:
         """Return the RFC 9457 problem body for this error."""
@@ -107,6 +110,14 @@ class PayloadTooLarge(PodiumError):
     slug = "payload-too-large"
 
 
+class RateLimited(PodiumError):
+    """Too many requests (or failed logins); retry later."""
+
+    status = 429
+    title = "Too many requests"
+    slug = "rate-limited"
+
+
 class MissingExtra(PodiumError):
     """A feature needs an optional dependency that is not installed."""
 
@@ -141,6 +152,7 @@ _BY_SLUG: dict[str, type[PodiumError]] = {
         NotFound,
         Conflict,
         PayloadTooLarge,
+        RateLimited,
         MissingExtra,
         ServiceUnavailable,
     )
@@ -154,7 +166,10 @@ _BY_STATUS: dict[int, type[PodiumError]] = {
     405: InvalidInput,
     409: Conflict,
     413: PayloadTooLarge,
+    429: RateLimited,
+    502: ServiceUnavailable,
     503: ServiceUnavailable,
+    504: ServiceUnavailable,
 }
 
 
@@ -165,7 +180,9 @@ def from_problem(status: int, body: dict[str, Any] | None) -> PodiumError:
     cls = _BY_SLUG.get(slug) or _BY_STATUS.get(status, PodiumError)
     detail = str(body.get("detail") or body.get("title") or f"HTTP {status}")
     field = body.get("field")
-    return cls(detail, field=str(field) if field is not None else None)
+    error = cls(detail, field=str(field) if field is not None else None)
+    error.http_status = status
+    return error
 
 
 __all__ = [
@@ -177,6 +194,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PodiumError",
+    "RateLimited",
     "ServiceUnavailable",
     "Unauthenticated",
     "from_problem",

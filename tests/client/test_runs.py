@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import hashlib
 import math
 import shlex
 import subprocess
@@ -15,6 +16,7 @@ from podium import errors
 from podium.client import Client, start_run
 from podium.client.runs import active_run, git_commit
 from tests.client.support import history, steps
+from tests.conftest import LiveServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -216,3 +218,20 @@ def test_an_unknown_parent_is_reported(client: Client) -> None:
         start_run(client=client, parent_run_id="0" * 32)
     assert raised.value.status in (404, 422)
     assert active_run() is None
+
+
+@pytest.mark.slow
+def test_a_large_artifact_streams_over_http(tmp_path: Path, live_server: LiveServer) -> None:
+    big = tmp_path / "big.bin"
+    chunk = hashlib.sha256(b"seed").digest() * 32_768  # 1 MiB
+    with big.open("wb") as out:
+        for _ in range(20):  # 20 MiB: above the JSON body limit, so it must go as a stream
+            out.write(chunk)
+    with Client(live_server.url) as api, start_run(client=api) as run:
+        artifact = run.log_artifact(big)
+        assert artifact["size"] == 20 * 1024 * 1024
+        assert artifact["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
+        digest = hashlib.sha256()
+        for part in api.download(f"/runs/{run.id}/artifacts/content", params={"path": "big.bin"}):
+            digest.update(part)
+        assert digest.hexdigest() == artifact["sha256"]

@@ -305,3 +305,36 @@ def test_compare_runs_errors(tracking):
     with pytest.raises(NotFound) as info:
         tracking.compare_runs([a.id, "missing-run"])
     assert "'missing-run'" in info.value.message
+
+
+def test_search_loads_a_page_without_n_plus_1_queries(tracking, services):
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    def search_statements() -> int:
+        statements.clear()
+        event.listen(services.db.engine, "before_cursor_execute", count)
+        try:
+            found = tracking.search_runs(filter="params.a = '1'", order_by=["metrics.m"])
+        finally:
+            event.remove(services.db.engine, "before_cursor_execute", count)
+        assert all(run.params == {"a": "1"} and "m" in run.metrics for run in found)
+        return len(statements)
+
+    def add_run() -> None:
+        run = tracking.create_run(params={"a": "1"}, tags={"t": "x"})
+        tracking.log_metrics(run.id, [MetricPoint("m", 1.0, 0, 1)])
+
+    for _ in range(2):
+        add_run()
+    with_two = search_statements()
+    for _ in range(10):
+        add_run()
+    assert search_statements() == with_two
+    # One project lookup, the page, then one query each for params, tags and latest metrics
+    # (plus an explicit BEGIN per transaction on SQLite).
+    assert with_two <= 7

@@ -361,9 +361,15 @@ class MetricBatcher:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for failures worth retrying: outages, 5xx and 429 (both map to the base class)."""
-    if isinstance(exc, errors.ServiceUnavailable | httpx.TransportError | OSError):
+    """True for failures worth retrying: outages, 5xx and 429."""
+    if isinstance(
+        exc, errors.ServiceUnavailable | errors.RateLimited | httpx.TransportError | OSError
+    ):
         return True
+    if not isinstance(exc, errors.PodiumError):
+        return False
+    if exc.http_status is not None:
+        return exc.http_status >= 500
     return type(exc) is errors.PodiumError
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any
 
 import httpx
@@ -42,13 +42,27 @@ class InProcessTransport(httpx.BaseTransport):
         self._on_close = on_close
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Run the request through the app and return the fully read response."""
-        request.read()
+        """Run the request through the app and return the fully read response.
+
+        The request body is handed over chunk by chunk, so an upload (an artifact) streams
+        into the app as it would over HTTP instead of being read whole first.
+        """
         future = asyncio.run_coroutine_threadsafe(self._send(request), self._loop)
         status, headers, content = future.result()
         return httpx.Response(status, headers=headers, content=content, request=request)
 
     async def _send(self, request: httpx.Request) -> tuple[int, httpx.Headers, bytes]:
+        if isinstance(request.stream, httpx.SyncByteStream):
+            chunks = request.stream
+
+            async def body() -> AsyncIterator[bytes]:
+                # Runs on the private loop thread, so the blocking read stalls nothing else.
+                for chunk in chunks:
+                    yield chunk
+
+            request = httpx.Request(
+                request.method, request.url, headers=request.headers, content=body()
+            )
         response = await self._asgi.handle_async_request(request)
         content = await response.aread()
         return response.status_code, response.headers, content

@@ -3,6 +3,10 @@
 Models are addressed by name inside a project, given as the ``project`` query parameter
 (``default`` when omitted); versions by number; aliases by name (``latest`` reads the newest
 version). Versions are immutable: there is deliberately no route that changes one.
+
+Every route declares its permission (``podium.access.policy``): ``registry:read`` to look,
+``registry:write`` to register models and versions, ``registry:promote`` to move, delete or roll
+back aliases and to delete a model (which takes its aliases with it).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from podium.access.auth import current_actor
+from podium.access.authz import Permission, from_body, from_query
 from podium.access.models import DEFAULT_PROJECT
 from podium.registry.schemas import (
     ALIAS_PATTERN,
@@ -51,16 +56,22 @@ Actor = Annotated[str, Depends(current_actor)]
 def build_router(registry: RegistryService) -> APIRouter:
     """The model registry router, bound to its service."""
     router = APIRouter(prefix="/models", tags=["models"])
+    read = [Depends(Permission("registry", "read", project=from_query()))]
+    write = [Depends(Permission("registry", "write", project=from_query()))]
+    promote = [Depends(Permission("registry", "promote", project=from_query()))]
+    create = [Depends(Permission("registry", "write", project=from_body()))]
 
     # -- models ---------------------------------------------------------------------------------
 
-    @router.post("", status_code=status.HTTP_201_CREATED, response_model=ModelPublic)
+    @router.post(
+        "", status_code=status.HTTP_201_CREATED, response_model=ModelPublic, dependencies=create
+    )
     def create_model(body: ModelCreate) -> ModelPublic:
         """Register a model name in a project (created if missing); 409 if the name is taken."""
         model = registry.create_model(body.project, body.name, body.description)
         return ModelPublic.model_validate(model, from_attributes=True)
 
-    @router.get("", response_model=Page[ModelPublic])
+    @router.get("", response_model=Page[ModelPublic], dependencies=read)
     def list_models(
         project: ProjectParam = DEFAULT_PROJECT, offset: Offset = 0, limit: Limit = 100
     ) -> Page[ModelPublic]:
@@ -69,12 +80,12 @@ def build_router(registry: RegistryService) -> APIRouter:
         items = [ModelPublic.model_validate(m, from_attributes=True) for m in found]
         return page_of(items, offset, limit)
 
-    @router.get("/{name}", response_model=ModelPublic)
+    @router.get("/{name}", response_model=ModelPublic, dependencies=read)
     def get_model(name: str, project: ProjectParam = DEFAULT_PROJECT) -> ModelPublic:
         """One model with its aliases (alias -> version)."""
         return ModelPublic.model_validate(registry.get_model(project, name), from_attributes=True)
 
-    @router.patch("/{name}", response_model=ModelPublic)
+    @router.patch("/{name}", response_model=ModelPublic, dependencies=write)
     def update_model(
         name: str, body: ModelUpdate, project: ProjectParam = DEFAULT_PROJECT
     ) -> ModelPublic:
@@ -82,7 +93,7 @@ def build_router(registry: RegistryService) -> APIRouter:
         model = registry.update_model(project, name, body.description)
         return ModelPublic.model_validate(model, from_attributes=True)
 
-    @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, dependencies=promote)
     def delete_model(name: str, project: ProjectParam = DEFAULT_PROJECT) -> Response:
         """Delete the model with its versions, aliases and alias history."""
         registry.delete_model(project, name)
@@ -91,7 +102,10 @@ def build_router(registry: RegistryService) -> APIRouter:
     # -- versions -------------------------------------------------------------------------------
 
     @router.post(
-        "/{name}/versions", status_code=status.HTTP_201_CREATED, response_model=VersionPublic
+        "/{name}/versions",
+        status_code=status.HTTP_201_CREATED,
+        response_model=VersionPublic,
+        dependencies=write,
     )
     def create_version(
         name: str, body: VersionCreate, actor: Actor, project: ProjectParam = DEFAULT_PROJECT
@@ -111,7 +125,7 @@ def build_router(registry: RegistryService) -> APIRouter:
         )
         return VersionPublic.model_validate(version, from_attributes=True)
 
-    @router.get("/{name}/versions", response_model=Page[VersionPublic])
+    @router.get("/{name}/versions", response_model=Page[VersionPublic], dependencies=read)
     def list_versions(
         name: str,
         project: ProjectParam = DEFAULT_PROJECT,
@@ -123,7 +137,7 @@ def build_router(registry: RegistryService) -> APIRouter:
         items = [VersionPublic.model_validate(v, from_attributes=True) for v in found]
         return page_of(items, offset, limit)
 
-    @router.get("/{name}/versions/{version}", response_model=VersionPublic)
+    @router.get("/{name}/versions/{version}", response_model=VersionPublic, dependencies=read)
     def get_version(
         name: str, version: VersionParam, project: ProjectParam = DEFAULT_PROJECT
     ) -> VersionPublic:
@@ -135,6 +149,7 @@ def build_router(registry: RegistryService) -> APIRouter:
         "/{name}/versions/{version}/content",
         response_class=StreamingResponse,
         responses={200: {"content": {"application/octet-stream": {}}}},
+        dependencies=read,
     )
     def get_version_content(
         name: str, version: VersionParam, project: ProjectParam = DEFAULT_PROJECT
@@ -153,7 +168,7 @@ def build_router(registry: RegistryService) -> APIRouter:
 
     # -- aliases --------------------------------------------------------------------------------
 
-    @router.get("/{name}/aliases/{alias}", response_model=VersionPublic)
+    @router.get("/{name}/aliases/{alias}", response_model=VersionPublic, dependencies=read)
     def get_alias(
         name: str, alias: AliasParam, project: ProjectParam = DEFAULT_PROJECT
     ) -> VersionPublic:
@@ -161,7 +176,7 @@ def build_router(registry: RegistryService) -> APIRouter:
         found = registry.get_version_by_alias(project, name, alias)
         return VersionPublic.model_validate(found, from_attributes=True)
 
-    @router.put("/{name}/aliases/{alias}", response_model=AliasPublic)
+    @router.put("/{name}/aliases/{alias}", response_model=AliasPublic, dependencies=promote)
     def set_alias(
         name: str,
         alias: AliasParam,
@@ -175,7 +190,9 @@ def build_router(registry: RegistryService) -> APIRouter:
         )
         return AliasPublic.model_validate(moved, from_attributes=True)
 
-    @router.delete("/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete(
+        "/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT, dependencies=promote
+    )
     def delete_alias(
         name: str,
         alias: AliasParam,
@@ -187,7 +204,9 @@ def build_router(registry: RegistryService) -> APIRouter:
         registry.delete_alias(project, name, alias, actor=actor, reason=reason)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.post("/{name}/aliases/{alias}/rollback", response_model=AliasPublic)
+    @router.post(
+        "/{name}/aliases/{alias}/rollback", response_model=AliasPublic, dependencies=promote
+    )
     def rollback_alias(
         name: str,
         alias: AliasParam,
@@ -200,7 +219,7 @@ def build_router(registry: RegistryService) -> APIRouter:
         moved = registry.rollback_alias(project, name, alias, actor=actor, reason=reason)
         return AliasPublic.model_validate(moved, from_attributes=True)
 
-    @router.get("/{name}/history", response_model=list[AliasEventPublic])
+    @router.get("/{name}/history", response_model=list[AliasEventPublic], dependencies=read)
     def alias_history(
         name: str,
         project: ProjectParam = DEFAULT_PROJECT,

@@ -219,17 +219,8 @@ def build_router(service: TrackingService) -> APIRouter:
     async def log_metrics(run_id: str, request: Request) -> MetricsLogged:
         """Append a batch of metric points in one transaction (the hot path)."""
         raw = await request.body()
-        try:
-            body = _METRICS_BODY.validate_json(raw)
-        except ValidationError as exc:
-            # The app's handler turns this into the usual 422 problem naming the field.
-            raise RequestValidationError(_json_errors(exc)) from None
-        now = now_ms()
-        points = [
-            MetricPoint(p.key, p.value, p.step, p.timestamp if p.timestamp is not None else now)
-            for p in body.metrics
-        ]
-        logged = await run_in_threadpool(service.log_metrics, run_id, points)
+        # Parsing a large batch is CPU work: done off the event loop, with the insert.
+        logged = await run_in_threadpool(_log_metrics, service, run_id, raw)
         return MetricsLogged(logged=logged)
 
     @router.get("/runs/{run_id}/metrics/{key:path}", response_model=MetricHistory)
@@ -322,6 +313,21 @@ def build_router(service: TrackingService) -> APIRouter:
         )
 
     return router
+
+
+def _log_metrics(service: TrackingService, run_id: str, raw: bytes) -> int:
+    """Validate a raw ``MetricsLog`` body in one pass and log its points."""
+    try:
+        body = _METRICS_BODY.validate_json(raw)
+    except ValidationError as exc:
+        # The app's handler turns this into the usual 422 problem naming the field.
+        raise RequestValidationError(_json_errors(exc)) from None
+    now = now_ms()
+    points = [
+        MetricPoint(p.key, p.value, p.step, p.timestamp if p.timestamp is not None else now)
+        for p in body.metrics
+    ]
+    return service.log_metrics(run_id, points)
 
 
 def _required_path(path: str | None) -> str:

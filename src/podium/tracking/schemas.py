@@ -1,4 +1,4 @@
-"""Wire models of experiment tracking: what `/api/v1/experiments` and `/api/v1/runs` take and give."""
+"""Wire models of experiment tracking: what `/api/v1/experiments` and `/runs` take and give."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from podium.errors import Conflict, InvalidInput, NotFound
 from podium.store.blobs import BlobStore
 from podium.store.clock import now_ms
 from podium.store.engine import Database
-from podium.tracking import sql
+from podium.tracking import search_sql, sql
 from podium.tracking.filters import parse_filter, parse_order_by
 from podium.tracking.models import (
     TERMINAL_STATUSES,
@@ -416,7 +416,7 @@ class TrackingService:
                         field="experiments",
                     )
                 experiment_ids = sorted(set(found.values()))
-            return sql.search_runs(
+            return search_sql.search_runs(
                 conn,
                 project_id=project_id,
                 experiment_ids=experiment_ids,

@@ -1,9 +1,9 @@
 """Tables and queries of experiment tracking: experiments, runs, params, tags, metrics, artifacts.
 
 Query functions take a ``Connection`` (the caller owns the transaction) and return models from
-``podium.tracking.models``; rows never leave this module. Everything here runs unchanged on SQLite
-and PostgreSQL; the few places where the two differ (NaN storage, LIKE case-sensitivity, string
-sort order) are handled next to the query that needs it.
+``podium.tracking.models``; rows never leave this module and ``search_sql`` (the run search,
+built on ``run_select`` and ``with_details`` here). Everything runs on SQLite and PostgreSQL;
+where the two differ (NaN storage, the fastest bulk insert) it is handled next to the query.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from functools import lru_cache
 from itertools import repeat
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     BigInteger,
     Column,
-    ColumnElement,
     Connection,
     Float,
     ForeignKey,
@@ -33,9 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     bindparam,
-    collate,
     delete,
-    exists,
     func,
     insert,
     literal,
@@ -54,7 +51,6 @@ from podium.errors import Conflict, NotFound
 from podium.store.clock import from_ms, now_ms
 from podium.store.columns import BigId, EpochMillis
 from podium.store.metadata import metadata
-from podium.tracking.filters import Condition, Field, FieldKind, OrderTerm
 from podium.tracking.models import (
     Artifact,
     Experiment,
@@ -301,7 +297,8 @@ def experiment_ids(conn: Connection, project_id: int, names: Sequence[str]) -> d
 # -- runs --------------------------------------------------------------------------------------
 
 
-def _run_select() -> Select[Any]:
+def run_select() -> Select[Any]:
+    """Runs joined with their experiment and project names (what ``Run`` needs)."""
     return select(
         runs,
         experiments.c.name.label("experiment_name"),
@@ -357,8 +354,8 @@ def run_times(conn: Connection, run_id: str) -> tuple[str, int, int | None] | No
 
 def get_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, Run]:
     """The runs among ``run_ids`` that exist, with params, tags and latest metrics."""
-    rows = list(conn.execute(_run_select().where(runs.c.id.in_(list(run_ids)))))
-    return {run.id: run for run in _with_details(conn, rows)}
+    rows = list(conn.execute(run_select().where(runs.c.id.in_(list(run_ids)))))
+    return {run.id: run for run in with_details(conn, rows)}
 
 
 def get_run_detail(conn: Connection, run_id: str) -> RunDetail | None:
@@ -375,7 +372,7 @@ def get_run_detail(conn: Connection, run_id: str) -> RunDetail | None:
     return RunDetail(**fields, artifacts=list_artifacts(conn, run_id), child_run_ids=list(children))
 
 
-def _with_details(conn: Connection, rows: Sequence[Any]) -> list[Run]:
+def with_details(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     """Runs for ``rows`` with params, tags and latest metrics: one query per table, no N+1."""
     if not rows:
         return []
@@ -647,154 +644,6 @@ def metric_history(
 
 def _int(value: int) -> Any:
     return literal(value, BigInteger)
-
-
-# -- search ------------------------------------------------------------------------------------
-
-
-def search_runs(
-    conn: Connection,
-    *,
-    project_id: int,
-    experiment_ids: Sequence[int] | None,
-    conditions: Sequence[Condition],
-    order: Sequence[OrderTerm],
-    offset: int,
-    limit: int,
-) -> list[Run]:
-    """Runs of the project (and experiments) matching every condition, sorted and paged.
-
-    Missing keys sort last in either direction; ties fall back to start_time DESC, then id.
-    """
-    query = _run_select().where(experiments.c.project_id == project_id)
-    if experiment_ids is not None:
-        query = query.where(runs.c.experiment_id.in_(list(experiment_ids)))
-    for condition in conditions:
-        query = query.where(_condition(conn, condition))
-    sort = []
-    for term in order:
-        expr = _sort_value(conn, term.field)
-        sort.append((expr.desc() if term.descending else expr.asc()).nulls_last())
-    query = query.order_by(*sort, runs.c.start_time.desc(), runs.c.id)
-    rows = list(conn.execute(query.offset(offset).limit(limit)))
-    return _with_details(conn, rows)
-
-
-_ATTRIBUTE_COLUMNS = {
-    "id": runs.c.id,
-    "name": runs.c.name,
-    "status": runs.c.status,
-    "user": runs.c.user,
-    "git_commit": runs.c.git_commit,
-    "parent_run_id": runs.c.parent_run_id,
-    "start_time": runs.c.start_time,
-    "end_time": runs.c.end_time,
-}
-_KEYED = {FieldKind.PARAM: run_params, FieldKind.TAG: run_tags, FieldKind.METRIC: latest_metrics}
-
-
-def _condition(conn: Connection, condition: Condition) -> ColumnElement[bool]:
-    field, op, value = condition.field, condition.op, condition.value
-    if field.kind is FieldKind.ATTRIBUTE:
-        column = _ATTRIBUTE_COLUMNS[field.key]
-        if op == "IS NULL":
-            return column.is_(None)
-        if op == "IS NOT NULL":
-            return column.is_not(None)
-        return _compare(conn, column, op, value)
-    table = _KEYED[field.kind]
-    has_key = exists().where(table.c.run_id == runs.c.id, table.c.key == field.key)
-    if op == "IS NULL":
-        return ~has_key
-    if op == "IS NOT NULL":
-        return has_key
-    # Negative operators (!=, NOT LIKE, NOT IN) match runs that have the key with another value.
-    return has_key.where(_compare(conn, table.c.value, op, value))
-
-
-def _compare(conn: Connection, column: Any, op: str, value: Any) -> ColumnElement[bool]:
-    if op == "=":
-        return cast("ColumnElement[bool]", column == value)
-    if op == "!=":
-        return cast("ColumnElement[bool]", column != value)
-    if op == "<":
-        return cast("ColumnElement[bool]", column < value)
-    if op == "<=":
-        return cast("ColumnElement[bool]", column <= value)
-    if op == ">":
-        return cast("ColumnElement[bool]", column > value)
-    if op == ">=":
-        return cast("ColumnElement[bool]", column >= value)
-    if op in ("IN", "NOT IN"):
-        matched = column.in_(list(value))
-        return cast("ColumnElement[bool]", ~matched if op == "NOT IN" else matched)
-    negated = op.startswith("NOT ")
-    parts = _like_parts(str(value))
-    if op.endswith("ILIKE"):
-        matched = column.ilike(_like_pattern(parts), escape="\\")
-    elif conn.dialect.name == "sqlite":
-        # SQLite's LIKE ignores ASCII case; GLOB is case-sensitive like PostgreSQL's LIKE.
-        matched = column.op("GLOB", is_comparison=True)(_glob_pattern(parts))
-    else:
-        matched = column.like(_like_pattern(parts), escape="\\")
-    return cast("ColumnElement[bool]", ~matched if negated else matched)
-
-
-def _like_parts(pattern: str) -> list[str]:
-    """Split a LIKE pattern into '%', '_' wildcards and literal characters (backslash escapes)."""
-    parts: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            parts.append("\\" + pattern[i + 1])
-            i += 2
-            continue
-        parts.append(ch if ch in "%_" else "\\" + ch)
-        i += 1
-    return parts
-
-
-def _like_pattern(parts: list[str]) -> str:
-    out = []
-    for part in parts:
-        if part in ("%", "_"):
-            out.append(part)
-        else:
-            ch = part[1]
-            out.append("\\" + ch if ch in "%_\\" else ch)
-    return "".join(out)
-
-
-def _glob_pattern(parts: list[str]) -> str:
-    out = []
-    for part in parts:
-        if part == "%":
-            out.append("*")
-        elif part == "_":
-            out.append("?")
-        else:
-            ch = part[1]
-            out.append(f"[{ch}]" if ch in "*?[" else ch)
-    return "".join(out)
-
-
-def _sort_value(conn: Connection, field: Field) -> Any:
-    if field.kind is FieldKind.ATTRIBUTE:
-        column: Any = _ATTRIBUTE_COLUMNS[field.key]
-        is_text = field.key not in ("start_time", "end_time")
-    else:
-        table = _KEYED[field.kind]
-        column = (
-            select(table.c.value)
-            .where(table.c.run_id == runs.c.id, table.c.key == field.key)
-            .scalar_subquery()
-        )
-        is_text = field.kind is not FieldKind.METRIC
-    if is_text and conn.dialect.name == "postgresql":
-        # Byte order, as SQLite's BINARY collation sorts, whatever the database's locale.
-        return collate(column, "C")
-    return column
 
 
 # -- artifacts ---------------------------------------------------------------------------------
