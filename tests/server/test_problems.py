@@ -84,3 +84,12 @@ def test_huge_chunked_body_is_413(http: httpx.Client) -> None:
         "/api/v1/projects", content=chunks(), headers={"content-type": "application/json"}
     )
     _assert_problem(response, 413)
+
+
+def test_nul_characters_are_422_not_500(http: httpx.Client) -> None:
+    response = http.get("/api/v1/projects/a%00b")
+    assert response.status_code in (404, 422), response.text
+
+
+def test_nul_in_a_created_name_is_422(http: httpx.Client) -> None:
+    _assert_problem(http.post("/api/v1/projects", json={"name": "a\u0000b"}), 422)

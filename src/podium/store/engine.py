@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DataError, NoSuchModuleError, OperationalError
 
 from podium.errors import InvalidInput, MissingExtra, ServiceUnavailable
 
@@ -69,6 +69,14 @@ def _translate_outage() -> Iterator[None]:
     except OperationalError as exc:
         # Lock timeouts and lost connections are outages, not user mistakes.
         raise ServiceUnavailable(f"database unavailable: {exc.orig}") from exc
+    except DataError as exc:
+        # Values the database cannot hold (NUL characters on PostgreSQL, integers past 64 bits)
+        # come from user input that slipped past validation: a clear 422, not a 500.
+        raise InvalidInput(
+            "a value cannot be stored: it contains a NUL character or is out of range"
+        ) from exc
+    except OverflowError as exc:
+        raise InvalidInput("a number is out of range: integers must fit in 64 bits") from exc
 
 
 def open_database(url: str) -> Database:
