@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from podium.access.authz import Permission, from_query
 from podium.access.models import DEFAULT_PROJECT
 from podium.errors import NotFound, PodiumError
 from podium.registry.models import ModelVersion, RegisteredModel
@@ -24,7 +25,8 @@ MAX_VERSIONS = 200
 
 def build_router(service: RegistryService, templates: Jinja2Templates) -> APIRouter:
     """The registry pages, bound to ``service`` and the shared ``templates``."""
-    router = APIRouter(include_in_schema=False)
+    read = Permission("registry", "read", project=from_query())
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(read)])
 
     @router.get("/models", response_class=HTMLResponse)
     def models_page(request: Request) -> HTMLResponse:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from podium.errors import InvalidInput, PodiumError
@@ -45,13 +47,35 @@ def validation_problem(errors: list[Any]) -> InvalidInput:
     return InvalidInput(detail, field=first["field"], errors=described)
 
 
+def _wants_page(request: Request) -> bool:
+    """A browser navigating the UI (not the API, not htmx fetching a fragment)."""
+    return not request.url.path.startswith(
+        ("/api/", "/v1/", "/otlp/")
+    ) and "text/html" in request.headers.get("accept", "")
+
+
+def _page_for(request: Request, error: PodiumError) -> Response:
+    if error.status == 401 and request.method == "GET":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    body = (
+        f"<!doctype html><title>{error.status} {escape(error.title)}</title>"
+        f"<main style='font-family:sans-serif;max-width:40rem;margin:4rem auto'>"
+        f"<h1>{escape(error.title)}</h1><p>{escape(error.message)}</p>"
+        f"<p><a href='/'>Back to Podium</a></p></main>"
+    )
+    return HTMLResponse(body, status_code=error.status)
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on ``app``."""
 
     @app.exception_handler(PodiumError)
-    async def _podium_error(_request: Request, exc: PodiumError) -> JSONResponse:
+    async def _podium_error(request: Request, exc: PodiumError) -> Response:
         if exc.status >= 500:
             log.warning("%s: %s", type(exc).__name__, exc.message)
+        if _wants_page(request):
+            return _page_for(request, exc)
         return problem_response(exc)
 
     @app.exception_handler(RequestValidationError)

@@ -19,14 +19,16 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from podium import __version__
+from podium.access.authz import Permission
 from podium.access.models import DEFAULT_PROJECT
+from podium.access.policy import PUBLIC
 
 STATIC_PATH = "/static"
 
@@ -85,18 +87,22 @@ def _shell_context(request: Request) -> dict[str, Any]:
     """
     names: list[str] = []
     services = getattr(request.app.state, "services", None)
-    if services is not None:
-        names = [p.name for p in services.projects.list()]
+    principal = getattr(request.state, "principal", None)
+    if services is not None and principal is not None:
+        # Only the projects the caller belongs to: the picker must not reveal other teams'.
+        names = [p.name for p in services.projects.list() if principal.role_in(p.name)]
     return {
         "query_project": request.query_params.get("project") or DEFAULT_PROJECT,
         "project_names": names,
         "current_path": request.url.path,
+        "principal": principal,
+        "csrf_token": getattr(request.state, "csrf", None),
     }
 
 
 def build_router(templates: Jinja2Templates) -> APIRouter:
     """The shell's own pages: ``/`` sends the user to the runs of the chosen project."""
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(Permission(PUBLIC, "home"))])
 
     @router.get("/")
     def home(request: Request) -> RedirectResponse:
