@@ -518,7 +518,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=5, help="Metric keys per step.")
     parser.add_argument("--runs", type=int, help="Runs in the runs workload (default 100).")
     parser.add_argument("--latency", type=int, help="get_run requests (default 300).")
-    parser.add_argument("--repeat", type=int, help="Podium repetitions, median kept (5).")
+    parser.add_argument("--repeat", type=int, help="Podium repetitions, median kept (9).")
     parser.add_argument(
         "--only",
         choices=["podium", "mlflow"],
@@ -532,7 +532,7 @@ def main() -> None:
         keys=args.keys,
         runs=args.runs or (20 if quick else 100),
         latency=args.latency or (50 if quick else 300),
-        repeat=args.repeat or (1 if quick else 5),
+        repeat=args.repeat or (1 if quick else 9),
     )
 
     if args.only != "podium" and not (BENCH_VENV / "bin" / "mlflow").exists():

@@ -180,7 +180,10 @@ def from_problem(status: int, body: dict[str, Any] | None) -> PodiumError:
     cls = _BY_SLUG.get(slug) or _BY_STATUS.get(status, PodiumError)
     detail = str(body.get("detail") or body.get("title") or f"HTTP {status}")
     field = body.get("field")
-    error = cls(detail, field=str(field) if field is not None else None)
+    extra = {
+        k: v for k, v in body.items() if k not in ("type", "title", "status", "detail", "field")
+    }
+    error = cls(detail, field=str(field) if field is not None else None, **extra)
     error.http_status = status
     return error
 

@@ -50,7 +50,7 @@ def test_bad_database_url_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_server_refuses_to_bind_beyond_loopback(tmp_path: Path) -> None:
     result = _podium("server", "--host", "0.0.0.0", env={"PODIUM_HOME": str(tmp_path)})
     assert result.returncode == 2
-    assert "loopback" in result.stderr
+    assert "without authentication" in result.stderr and "podium users create" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -25,7 +25,7 @@ from podium.access.secrets import (
     new_token,
     verify_password,
 )
-from podium.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from podium.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from podium.store.clock import now_ms
 from podium.store.engine import Database
 
@@ -80,9 +80,13 @@ class ProjectService:
             found = sql.find_project(conn, name)
         if found is not None:
             return found
-        with self._db.write() as conn:
-            found = sql.find_project(conn, name)
-            return found if found is not None else sql.insert_project(conn, name, "")
+        try:
+            with self._db.write() as conn:
+                found = sql.find_project(conn, name)
+                return found if found is not None else sql.insert_project(conn, name, "")
+        except Conflict:
+            # Another writer created it between our read and insert (PostgreSQL allows that).
+            return self.by_name(name)
 
     def list(self) -> list[Project]:
         """Every project, by name."""

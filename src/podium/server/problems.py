@@ -32,7 +32,11 @@ def problem_response(error: PodiumError, headers: dict[str, str] | None = None) 
 
 
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # The first element says where the field was (body, query, path, header); the rest is
+    # the field's own path, which may itself contain those words.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 

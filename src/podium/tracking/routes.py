@@ -32,6 +32,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from podium.access.auth import current_actor
+from podium.access.authz import Permission, from_body, from_path, from_query, from_query_list
 from podium.errors import InvalidInput
 from podium.store.blobs import CHUNK_SIZE
 from podium.store.clock import now_ms
@@ -70,18 +71,27 @@ def run_public(run: Run) -> RunPublic:
 def build_router(service: TrackingService) -> APIRouter:
     """The tracking router, bound to its service."""
     router = APIRouter(tags=["tracking"])
+    run_of = from_path("run_id", service.project_of_run)
+    read_run = Depends(Permission("tracking", "read", project=run_of))
+    write_run = Depends(Permission("tracking", "write", project=run_of))
+    read_query = Depends(Permission("tracking", "read", project=from_query()))
+    read_body = Depends(Permission("tracking", "read", project=from_body()))
+    write_body = Depends(Permission("tracking", "write", project=from_body()))
 
     # -- experiments ---------------------------------------------------------------------------
 
     @router.post(
-        "/experiments", status_code=status.HTTP_201_CREATED, response_model=ExperimentPublic
+        "/experiments",
+        status_code=status.HTTP_201_CREATED,
+        response_model=ExperimentPublic,
+        dependencies=[write_body],
     )
     def create_experiment(body: ExperimentCreate) -> ExperimentPublic:
         """Create an experiment (409 if the project already has one with this name)."""
         created = service.create_experiment(body.project, body.name, body.description)
         return ExperimentPublic.model_validate(created, from_attributes=True)
 
-    @router.get("/experiments", response_model=Page[ExperimentPublic])
+    @router.get("/experiments", response_model=Page[ExperimentPublic], dependencies=[read_query])
     def list_experiments(
         project: str = "default", offset: Offset = 0, limit: Limit = 100
     ) -> Page[ExperimentPublic]:
@@ -90,7 +100,19 @@ def build_router(service: TrackingService) -> APIRouter:
         items = [ExperimentPublic.model_validate(e, from_attributes=True) for e in found]
         return page_of(items, offset, limit)
 
-    @router.get("/experiments/{experiment_id}", response_model=ExperimentPublic)
+    @router.get(
+        "/experiments/{experiment_id}",
+        response_model=ExperimentPublic,
+        dependencies=[
+            Depends(
+                Permission(
+                    "tracking",
+                    "read",
+                    project=from_path("experiment_id", service.project_of_experiment),
+                )
+            )
+        ],
+    )
     def get_experiment(experiment_id: int) -> ExperimentPublic:
         """One experiment."""
         found = service.get_experiment(experiment_id)
@@ -98,7 +120,7 @@ def build_router(service: TrackingService) -> APIRouter:
 
     # -- runs: listing and comparing (declared before /runs/{run_id}) --------------------------
 
-    @router.post("/runs/search", response_model=Page[RunPublic])
+    @router.post("/runs/search", response_model=Page[RunPublic], dependencies=[read_body])
     def search_runs(body: RunSearch) -> Page[RunPublic]:
         """Runs matching a filter, sorted (see docs/tracking.md for the filter language)."""
         found = service.search_runs(
@@ -111,7 +133,7 @@ def build_router(service: TrackingService) -> APIRouter:
         )
         return page_of([run_public(r) for r in found], body.offset, body.limit)
 
-    @router.get("/runs", response_model=Page[RunPublic])
+    @router.get("/runs", response_model=Page[RunPublic], dependencies=[read_query])
     def list_runs(
         project: str = "default",
         experiment: Annotated[
@@ -137,7 +159,17 @@ def build_router(service: TrackingService) -> APIRouter:
         )
         return page_of([run_public(r) for r in found], offset, limit)
 
-    @router.get("/runs/compare", response_model=RunComparison)
+    @router.get(
+        "/runs/compare",
+        response_model=RunComparison,
+        dependencies=[
+            Depends(
+                Permission(
+                    "tracking", "read", project=from_query_list("run_ids", service.project_of_run)
+                )
+            )
+        ],
+    )
     def compare_runs(
         run_ids: Annotated[list[str], Query(description="2 to 50 run ids (repeat the parameter).")],
     ) -> RunComparison:
@@ -152,7 +184,12 @@ def build_router(service: TrackingService) -> APIRouter:
 
     # -- one run -------------------------------------------------------------------------------
 
-    @router.post("/runs", status_code=status.HTTP_201_CREATED, response_model=RunPublic)
+    @router.post(
+        "/runs",
+        status_code=status.HTTP_201_CREATED,
+        response_model=RunPublic,
+        dependencies=[write_body],
+    )
     def create_run(body: RunCreate, actor: str = Depends(current_actor)) -> RunPublic:
         """Start a run; its experiment (and project) are created if missing."""
         run = service.create_run(
@@ -169,36 +206,46 @@ def build_router(service: TrackingService) -> APIRouter:
         )
         return run_public(run)
 
-    @router.get("/runs/{run_id}", response_model=RunDetail)
+    @router.get("/runs/{run_id}", response_model=RunDetail, dependencies=[read_run])
     def get_run(run_id: str) -> RunDetail:
         """A run with params, tags, latest metrics, artifacts and child run ids."""
         return RunDetail.model_validate(service.get_run(run_id), from_attributes=True)
 
-    @router.patch("/runs/{run_id}", response_model=RunPublic)
+    @router.patch("/runs/{run_id}", response_model=RunPublic, dependencies=[write_run])
     def update_run(run_id: str, body: RunUpdate) -> RunPublic:
         """End a run (a terminal status without end_time ends it now) or rename it."""
         run = service.update_run(run_id, status=body.status, end_time=body.end_time, name=body.name)
         return run_public(run)
 
-    @router.delete("/runs/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete(
+        "/runs/{run_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[write_run]
+    )
     def delete_run(run_id: str) -> Response:
         """Delete a run and everything logged to it."""
         service.delete_run(run_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.post("/runs/{run_id}/params", status_code=status.HTTP_204_NO_CONTENT)
+    @router.post(
+        "/runs/{run_id}/params", status_code=status.HTTP_204_NO_CONTENT, dependencies=[write_run]
+    )
     def log_params(run_id: str, body: ParamsLog) -> Response:
         """Record params (write-once: 409 when a key already holds another value)."""
         service.log_params(run_id, body.params)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.post("/runs/{run_id}/tags", status_code=status.HTTP_204_NO_CONTENT)
+    @router.post(
+        "/runs/{run_id}/tags", status_code=status.HTTP_204_NO_CONTENT, dependencies=[write_run]
+    )
     def set_tags(run_id: str, body: TagsSet) -> Response:
         """Set or overwrite tags."""
         service.set_tags(run_id, body.tags)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.delete("/runs/{run_id}/tags/{key:path}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete(
+        "/runs/{run_id}/tags/{key:path}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        dependencies=[write_run],
+    )
     def delete_tag(run_id: str, key: str) -> Response:
         """Remove a tag."""
         service.delete_tag(run_id, key)
@@ -215,6 +262,7 @@ def build_router(service: TrackingService) -> APIRouter:
                 "content": {"application/json": {"schema": _inline_schema(MetricsLog)}},
             }
         },
+        dependencies=[Depends(Permission("tracking", "write", project=run_of, audit=False))],
     )
     async def log_metrics(run_id: str, request: Request) -> MetricsLogged:
         """Append a batch of metric points in one transaction (the hot path)."""
@@ -223,7 +271,9 @@ def build_router(service: TrackingService) -> APIRouter:
         logged = await run_in_threadpool(_log_metrics, service, run_id, raw)
         return MetricsLogged(logged=logged)
 
-    @router.get("/runs/{run_id}/metrics/{key:path}", response_model=MetricHistory)
+    @router.get(
+        "/runs/{run_id}/metrics/{key:path}", response_model=MetricHistory, dependencies=[read_run]
+    )
     def metric_history(
         run_id: str,
         key: str,
@@ -263,6 +313,7 @@ def build_router(service: TrackingService) -> APIRouter:
                 },
             }
         },
+        dependencies=[write_run],
     )
     async def upload_artifact(
         run_id: str,
@@ -282,7 +333,9 @@ def build_router(service: TrackingService) -> APIRouter:
             artifact = await run_in_threadpool(service.log_artifact, run_id, path, spool)
         return ArtifactPublic.model_validate(artifact, from_attributes=True)
 
-    @router.get("/runs/{run_id}/artifacts", response_model=list[ArtifactPublic])
+    @router.get(
+        "/runs/{run_id}/artifacts", response_model=list[ArtifactPublic], dependencies=[read_run]
+    )
     def list_artifacts(run_id: str) -> list[ArtifactPublic]:
         """The run's artifacts by path."""
         return [
@@ -294,6 +347,7 @@ def build_router(service: TrackingService) -> APIRouter:
         "/runs/{run_id}/artifacts/content",
         response_class=StreamingResponse,
         responses={200: {"content": {"application/octet-stream": {}}}},
+        dependencies=[read_run],
     )
     def download_artifact(
         run_id: str,

@@ -128,6 +128,9 @@ def _run_not_found(run_id: str, field: str = "run_id") -> NotFound:
     )
 
 
+_RUN_PROJECT_CACHE = 100_000
+
+
 class TrackingService:
     """Experiments, runs, params, tags, metric series and artifacts."""
 
@@ -135,6 +138,7 @@ class TrackingService:
         self._db = db
         self._blobs = blobs
         self._projects = projects
+        self._run_projects: dict[str, str] = {}
 
     # experiments
     def create_experiment(self, project: str, name: str, description: str = "") -> Experiment:
@@ -154,6 +158,36 @@ class TrackingService:
         project_id = self._projects.by_name(project).id
         with self._db.read() as conn:
             return sql.list_experiments(conn, project_id, offset, limit)
+
+    def project_of_run(self, run_id: str) -> str:
+        """The project that owns a run (cached: it never changes); ``NotFound``."""
+        cached = self._run_projects.get(run_id)
+        if cached is not None:
+            return cached
+        with self._db.read() as conn:
+            project = sql.project_of_run(conn, run_id)
+        if project is None:
+            raise _run_not_found(run_id)
+        if len(self._run_projects) >= _RUN_PROJECT_CACHE:
+            self._run_projects.clear()  # crude but bounded; lookups are one indexed query
+        self._run_projects[run_id] = project
+        return project
+
+    def project_of_experiment(self, experiment_id: str) -> str:
+        """The project that owns an experiment; ``NotFound``."""
+        if not experiment_id.isdigit():
+            raise InvalidInput(
+                f"experiment_id must be an integer, got {experiment_id!r}", field="experiment_id"
+            )
+        with self._db.read() as conn:
+            project = (
+                sql.project_of_experiment(conn, int(experiment_id))
+                if len(experiment_id) < 19
+                else None
+            )
+        if project is None:
+            raise NotFound(f"experiment {experiment_id} does not exist", field="experiment_id")
+        return project
 
     def _project_id(self, project: str) -> int:
         """The project's id, created if missing."""

@@ -682,3 +682,22 @@ def get_artifact(conn: Connection, run_id: str, path: str) -> Artifact | None:
         select(run_artifacts).where(run_artifacts.c.run_id == run_id, run_artifacts.c.path == path)
     ).first()
     return _artifact(row) if row is not None else None
+
+
+def project_of_run(conn: Connection, run_id: str) -> str | None:
+    """The name of the project that owns a run, or None if there is no such run."""
+    return conn.execute(
+        select(projects.c.name)
+        .select_from(runs.join(experiments, experiments.c.id == runs.c.experiment_id))
+        .join(projects, projects.c.id == experiments.c.project_id)
+        .where(runs.c.id == run_id)
+    ).scalar_one_or_none()
+
+
+def project_of_experiment(conn: Connection, experiment_id: int) -> str | None:
+    """The name of the project that owns an experiment, or None."""
+    return conn.execute(
+        select(projects.c.name)
+        .select_from(experiments.join(projects, projects.c.id == experiments.c.project_id))
+        .where(experiments.c.id == experiment_id)
+    ).scalar_one_or_none()

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from podium.access.authz import Permission, from_query, from_query_list
 from podium.access.models import DEFAULT_PROJECT
 from podium.errors import InvalidInput, NotFound, PodiumError
 from podium.tracking.filters import Field, FieldKind
@@ -56,7 +58,19 @@ def build_router(service: TrackingService, templates: Jinja2Templates) -> APIRou
     """The tracking pages, bound to ``service`` and the shared ``templates``."""
     router = APIRouter(include_in_schema=False)
 
-    @router.get("/runs", response_class=HTMLResponse)
+    async def run_project(request: Request) -> str | None:
+        # An unknown run falls through to the page's own friendly 404.
+        try:
+            return await run_in_threadpool(service.project_of_run, request.path_params["run_id"])
+        except NotFound:
+            return None
+
+    read_query = Depends(Permission("tracking", "read", project=from_query()))
+    compare = Permission(
+        "tracking", "read", project=from_query_list("run_ids", service.project_of_run)
+    )
+
+    @router.get("/runs", response_class=HTMLResponse, dependencies=[read_query])
     def runs_page(request: Request) -> HTMLResponse:
         query = request.query_params
         project = query.get("project") or DEFAULT_PROJECT
@@ -123,7 +137,7 @@ def build_router(service: TrackingService, templates: Jinja2Templates) -> APIRou
         return templates.TemplateResponse(request, "tracking/runs.html", context)
 
     # Declared before /runs/{run_id} so "compare" is not taken for a run id.
-    @router.get("/runs/compare", response_class=HTMLResponse)
+    @router.get("/runs/compare", response_class=HTMLResponse, dependencies=[Depends(compare)])
     def compare_page(request: Request) -> HTMLResponse:
         run_ids = list(dict.fromkeys(i for i in request.query_params.getlist("run_ids") if i))
         project = request.query_params.get("project") or DEFAULT_PROJECT
@@ -176,7 +190,11 @@ def build_router(service: TrackingService, templates: Jinja2Templates) -> APIRou
         }
         return templates.TemplateResponse(request, "tracking/compare.html", context)
 
-    @router.get("/runs/{run_id}", response_class=HTMLResponse)
+    @router.get(
+        "/runs/{run_id}",
+        response_class=HTMLResponse,
+        dependencies=[Depends(Permission("tracking", "read", project=run_project))],
+    )
     def run_page(request: Request, run_id: str) -> HTMLResponse:
         project = request.query_params.get("project") or DEFAULT_PROJECT
         try:
