@@ -221,3 +221,13 @@ def test_session_expiry(team: Team, services: Services) -> None:
         )
     with pytest.raises(Unauthenticated, match="expired"):
         services.access.authenticate_session(session.token)
+
+
+def test_deleting_a_project_needs_its_name_repeated(remote_http: httpx.Client, team: Team) -> None:
+    owner = bearer(team.keys[Role.OWNER])
+    refused = remote_http.delete("/api/v1/projects/alpha", headers=owner)
+    assert refused.status_code == 422 and refused.json()["field"] == "confirm"
+    done = remote_http.delete("/api/v1/projects/alpha", params={"confirm": "alpha"}, headers=owner)
+    assert done.status_code == 204
+    # Its keys went with it.
+    assert remote_http.get("/api/v1/users/me", headers=owner).status_code == 401

@@ -78,8 +78,17 @@ def _projects_router(projects: ProjectService, access: AccessService) -> APIRout
         status_code=status.HTTP_204_NO_CONTENT,
         dependencies=[Depends(Permission("projects", "delete", project=_project_in_path))],
     )
-    def delete_project(name: str) -> Response:
-        """Delete a project and everything in it (owners only)."""
+    def delete_project(
+        name: str,
+        confirm: str | None = Query(None, description="The project's name again, as a safeguard."),
+    ) -> Response:
+        """Delete a project and everything in it (owners only; pass ``confirm=<name>``)."""
+        if confirm != name:
+            raise InvalidInput(
+                f"deleting project {name!r} removes all its runs, models and keys; "
+                f"repeat its name as confirm={name} to go ahead",
+                field="confirm",
+            )
         projects.delete(name)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
