@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,3 +34,32 @@ def page_of(items: list[T], offset: int, limit: int) -> Page[T]:
     """Build a page from ``limit + 1`` fetched items: the extra one proves a next page exists."""
     has_more = len(items) > limit
     return Page[T](items=items[:limit], next_offset=offset + limit if has_more else None)
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+
+
+# Documented on every REST route: the errors any of them can answer, all as problem+json.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    # Podium itself answers malformed bodies with 422; a 400 comes from the HTTP server in
+    # front of it, for requests it cannot parse at all (a URL past its size limit, say).
+    400: {
+        "description": "The HTTP server could not parse the request.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
+    401: _problem("No, malformed, unknown, revoked or expired credentials."),
+    403: _problem("The caller's role does not allow this."),
+    404: _problem("An unknown id or name, or a project the caller is not a member of."),
+    409: _problem("A duplicate name, or a change to something immutable."),
+    413: _problem("The request body is larger than the server accepts."),
+    422: _problem("A field is missing, mistyped or out of range; `field` names it."),
+    429: _problem("Too many requests; retry later."),
+    503: _problem("A backend (database, blob store) is unavailable."),
+}

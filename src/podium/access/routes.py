@@ -50,7 +50,8 @@ def _projects_router(projects: ProjectService, access: AccessService) -> APIRout
 
     @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectPublic)
     def create_project(
-        body: ProjectCreate, principal: Principal = Depends(Permission(AUTHENTICATED, "create"))
+        body: ProjectCreate,
+        principal: Principal = Depends(Permission(AUTHENTICATED, "projects.create")),
     ) -> ProjectPublic:
         """Create a project; a user who creates one becomes its owner."""
         if principal.kind == "key":
@@ -62,7 +63,7 @@ def _projects_router(projects: ProjectService, access: AccessService) -> APIRout
 
     @router.get("", response_model=Page[ProjectPublic])
     def list_projects(
-        principal: Principal = Depends(Permission(AUTHENTICATED, "list")),
+        principal: Principal = Depends(Permission(AUTHENTICATED, "projects.list")),
     ) -> Page[ProjectPublic]:
         """The projects the caller belongs to (all of them for admins and the local user)."""
         visible = [p for p in projects.list() if principal.role_in(p.name) is not None]
@@ -122,7 +123,7 @@ def _projects_router(projects: ProjectService, access: AccessService) -> APIRout
 
 def _users_router(access: AccessService) -> APIRouter:
     router = APIRouter(prefix="/users", tags=["users"])
-    admin = Permission(SERVER_ADMIN, "users")
+    admin = Permission(SERVER_ADMIN, "users.manage")
 
     @router.post(
         "",
@@ -142,7 +143,7 @@ def _users_router(access: AccessService) -> APIRouter:
         return [UserPublic.model_validate(u) for u in access.list_users()]
 
     @router.get("/me", response_model=Me)
-    def me(principal: Principal = Depends(Permission(AUTHENTICATED, "me"))) -> Me:
+    def me(principal: Principal = Depends(Permission(AUTHENTICATED, "users.me"))) -> Me:
         """Who the caller is and their roles."""
         return Me(
             name=principal.name,
@@ -155,7 +156,7 @@ def _users_router(access: AccessService) -> APIRouter:
     def update_user(
         username: str,
         body: UserUpdate,
-        principal: Principal = Depends(Permission(AUTHENTICATED, "update-user")),
+        principal: Principal = Depends(Permission(AUTHENTICATED, "users.update")),
     ) -> UserPublic:
         """Change a password (yourself or an admin) or disable a user (admins)."""
         is_self = principal.kind == "user" and principal.name == username
@@ -202,7 +203,7 @@ def _keys_router(access: AccessService) -> APIRouter:
 
     @router.get("", response_model=list[KeyPublic])
     def list_keys(
-        principal: Principal = Depends(Permission(AUTHENTICATED, "list-keys")),
+        principal: Principal = Depends(Permission(AUTHENTICATED, "keys.list")),
     ) -> list[KeyPublic]:
         """The caller's keys (every key for server admins)."""
         username = None if principal.superuser else principal.name
@@ -211,7 +212,7 @@ def _keys_router(access: AccessService) -> APIRouter:
     @router.delete("/{key_id}", response_model=KeyPublic)
     def revoke_key(
         key_id: int,
-        principal: Principal = Depends(Permission(AUTHENTICATED, "revoke-key")),
+        principal: Principal = Depends(Permission(AUTHENTICATED, "keys.revoke")),
     ) -> KeyPublic:
         """Revoke a key: yours, or any key of a project you administer."""
         key = access.get_key(key_id)
@@ -258,7 +259,7 @@ def _audit_router(audit: AuditLog) -> APIRouter:
     @router.get(
         "/verify",
         response_model=AuditVerificationPublic,
-        dependencies=[Depends(Permission(SERVER_ADMIN, "audit-verify"))],
+        dependencies=[Depends(Permission(SERVER_ADMIN, "audit.verify"))],
     )
     def verify_audit_log(
         expect_head: str | None = Query(None, pattern=r"^[0-9a-f]{64}$"),
@@ -269,7 +270,7 @@ def _audit_router(audit: AuditLog) -> APIRouter:
     @router.get(
         "/head",
         response_model=AuditHead,
-        dependencies=[Depends(Permission(SERVER_ADMIN, "audit-head"))],
+        dependencies=[Depends(Permission(SERVER_ADMIN, "audit.head"))],
     )
     def audit_head() -> AuditHead:
         """The chain's length and newest hash: a checkpoint to keep outside the database."""

@@ -35,7 +35,9 @@ def build_router(
     router = APIRouter(include_in_schema=False)
 
     @router.get(
-        "/login", response_class=HTMLResponse, dependencies=[Depends(Permission(PUBLIC, "login"))]
+        "/login",
+        response_class=HTMLResponse,
+        dependencies=[Depends(Permission(PUBLIC, "session.login"))],
     )
     def login_page(request: Request, next: str = Query("/", max_length=2000)) -> Response:
         return templates.TemplateResponse(
@@ -43,7 +45,9 @@ def build_router(
         )
 
     @router.post(
-        "/login", response_class=HTMLResponse, dependencies=[Depends(Permission(PUBLIC, "login"))]
+        "/login",
+        response_class=HTMLResponse,
+        dependencies=[Depends(Permission(PUBLIC, "session.login"))],
     )
     def login(
         request: Request,
@@ -73,7 +77,7 @@ def build_router(
         )
         return response
 
-    @router.post("/logout", dependencies=[Depends(Permission(AUTHENTICATED, "logout"))])
+    @router.post("/logout", dependencies=[Depends(Permission(AUTHENTICATED, "session.logout"))])
     def logout(request: Request) -> Response:
         token = request.cookies.get(SESSION_COOKIE)
         if token:

@@ -7,7 +7,7 @@ each part's REST router under ``/api/v1``, its web pages under ``/``, and the op
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
@@ -33,6 +33,7 @@ from podium.store.migrate import upgrade
 from podium.tracking import routes as tracking_routes
 from podium.tracking import ui as tracking_ui
 from podium.tracking.service import TrackingService
+from podium.wire import PROBLEM_RESPONSES
 
 API_PREFIX = "/api/v1"
 # Uploads on these paths stream straight to the blob store, so the JSON body limit skips them.
@@ -51,7 +52,6 @@ class Services:
     audit: AuditLog
     tracking: TrackingService
     registry: RegistryService
-    metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def close(self) -> None:
         """Release database connections."""
@@ -96,19 +96,22 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    # Per app, not per Services: two apps over one store (tests, embedded + server) must not
+    # register the same collectors twice.
+    metrics_registry = CollectorRegistry()
     app.state.access_gate = AccessGate(
         services.access, require_auth=not is_loopback(services.settings.host)
     )
     problems.install(app)
 
-    app.include_router(health.build_router(services.db), prefix=API_PREFIX)
-    app.include_router(
+    for router in (
+        health.build_router(services.db),
         access_routes.build_router(services.projects, services.access, services.audit),
-        prefix=API_PREFIX,
-    )
-    app.include_router(tracking_routes.build_router(services.tracking), prefix=API_PREFIX)
-    app.include_router(registry_routes.build_router(services.registry), prefix=API_PREFIX)
-    app.include_router(observability.build_router(services.metrics_registry))
+        tracking_routes.build_router(services.tracking),
+        registry_routes.build_router(services.registry),
+    ):
+        app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(observability.build_router(metrics_registry))
 
     templates = web.templates()
     app.include_router(web.build_router(templates))
@@ -130,7 +133,7 @@ def create_app(services: Services) -> FastAPI:
         exempt=STREAMING_UPLOAD_SUFFIXES,
     )
     app.add_middleware(AuditMiddleware, audit_log=services.audit)
-    app.add_middleware(observability.RequestMetrics, registry=services.metrics_registry)
+    app.add_middleware(observability.RequestMetrics, registry=metrics_registry)
     return app
 
 

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium.access.audit import AuditLog
 from podium.access.authz import AuditContext
+from podium.access.policy import PROJECTLESS
 from podium.errors import ServiceUnavailable
 from podium.server.observability import route_template
 from podium.server.problems import problem_response
@@ -99,7 +100,10 @@ class AuditMiddleware:
             await run_in_threadpool(
                 self.audit_log.append,
                 actor=context.principal.name,
-                action=f"{context.part}.{context.action}",
+                # Project-less permissions name their action in full ("users.manage").
+                action=context.action
+                if context.part in PROJECTLESS
+                else f"{context.part}.{context.action}",
                 object_type=context.part,
                 object_id=object_id,
                 project=context.project,

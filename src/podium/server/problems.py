@@ -88,6 +88,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (bytes that are not UTF-8 JSON): the same
+            # malformed-input answer as any other unreadable body.
+            return problem_response(
+                InvalidInput("the request body is not valid UTF-8 JSON", field="body")
+            )
         cls = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         body = {
             "type": f"https://podium.dev/problems/{cls}",

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 MAX_METRICS_PER_REQUEST = 100_000
 KEY_PATTERN = r"^[^\x00-\x1f]{1,250}$"
+# The last millisecond of year 9999: later epoch times cannot be shown as dates.
+MAX_EPOCH_MS = 253_402_300_799_999
 
 
 class RunStatus(StrEnum):
@@ -53,7 +55,9 @@ class RunCreate(_Body):
     git_commit: str | None = Field(default=None, max_length=64)
     command: str | None = Field(default=None, max_length=100_000)
     user: str | None = Field(default=None, max_length=200)
-    start_time: int | None = Field(default=None, ge=0, description="Epoch milliseconds.")
+    start_time: int | None = Field(
+        default=None, ge=0, le=MAX_EPOCH_MS, description="Epoch milliseconds."
+    )
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -62,7 +66,9 @@ class RunUpdate(_Body):
     """Body of ``PATCH /api/v1/runs/{run_id}``: end a run, rename it."""
 
     status: RunStatus | None = None
-    end_time: int | None = Field(default=None, ge=0, description="Epoch milliseconds.")
+    end_time: int | None = Field(
+        default=None, ge=0, le=MAX_EPOCH_MS, description="Epoch milliseconds."
+    )
     name: str | None = Field(default=None, min_length=1, max_length=250)
 
 
