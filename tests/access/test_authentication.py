@@ -10,9 +10,9 @@ from sqlalchemy import update
 
 from podium.access.models import Role
 from podium.access.sql import api_keys
+from podium.client._transport import InProcessTransport
 from podium.errors import Forbidden, InvalidInput, Unauthenticated
 from podium.server.app import Services, create_app
-from podium.client._transport import InProcessTransport
 from podium.settings import Settings
 from tests.access.conftest import PASSWORD, Team, bearer
 
@@ -184,7 +184,7 @@ def test_session_needs_csrf_for_unsafe_methods(
     _login(remote_http, "owner-user", PASSWORD)
     refused = remote_http.post("/api/v1/keys", json={"project": "alpha", "role": "viewer"})
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
-    principal, csrf = services.access.authenticate_session(remote_http.cookies["podium_session"])
+    _, csrf = services.access.authenticate_session(remote_http.cookies["podium_session"])
     accepted = remote_http.post(
         "/api/v1/keys", json={"project": "alpha", "role": "viewer"}, headers={"X-CSRF-Token": csrf}
     )

@@ -26,7 +26,7 @@ from sqlalchemy import update
 
 from podium.access.authz import SESSION_COOKIE, Permission
 from podium.access.models import Role
-from podium.access.policy import AUTHENTICATED, PUBLIC, SERVER_ADMIN, POLICY
+from podium.access.policy import AUTHENTICATED, POLICY, PUBLIC, SERVER_ADMIN
 from podium.access.sql import api_keys
 from podium.server.app import Services, create_app
 from podium.tracking.models import MetricPoint
@@ -187,9 +187,8 @@ def test_every_route_for_every_caller(services: Services, team: Team) -> None:
                     elif str(got) != expected or (
                         expected == "404" and NOT_MEMBER not in response.text
                     ):
-                        failures.append(
-                            f"{method} {info.path} as {caller.label}: expected {expected}, got {got} {detail}"
-                        )
+                        where = f"{method} {info.path} as {caller.label}"
+                        failures.append(f"{where}: expected {expected}, got {got} {detail}")
 
     asyncio.run(run())
     assert checked > 500
