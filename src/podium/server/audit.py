@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium.access.audit import AuditLog
-from podium.access.authz import AuditContext
+from podium.access.authz import EMBEDDED_SCOPE_KEY, AuditContext
 from podium.access.policy import PROJECTLESS
 from podium.errors import ServiceUnavailable
 from podium.server.observability import route_template
@@ -96,6 +96,8 @@ class AuditMiddleware:
         if query:
             details["query"] = query[:500]
         client = scope.get("client")
+        if scope.get(EMBEDDED_SCOPE_KEY):
+            client = ("in-process", 0)  # the SDK or CLI in embedded mode, not a network peer
         try:
             await run_in_threadpool(
                 self.audit_log.append,
