@@ -18,7 +18,7 @@ ALLOWED = {
 }
 # Embedded mode is the one sanctioned upward import: the SDK runs the server's app in-process.
 EXEMPT = {("client/_transport.py", "podium.server.app")}
-SHARED_LEAVES = {"errors", "settings", "wire", "_version", "cli", "client"}
+SHARED_LEAVES = {"errors", "settings", "wire", "pages", "units", "_version", "cli", "client"}
 LAYER = {"models": 0, "schemas": 0, "sql": 1, "service": 2, "routes": 3, "cli": 3, "ui": 3}
 
 

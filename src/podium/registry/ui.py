@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from podium.access.authz import Permission, from_query
 from podium.access.models import DEFAULT_PROJECT
 from podium.errors import NotFound, PodiumError
+from podium.pages import error_page
 from podium.registry.models import ModelVersion, RegisteredModel
 from podium.registry.service import RegistryService
 
@@ -105,16 +106,15 @@ def _offset(raw: str | None) -> int:
 def _error_page(
     templates: Jinja2Templates, request: Request, error: PodiumError, *, project: str
 ) -> HTMLResponse:
-    """The shared error page for a user's mistake, with the error's status."""
-    context = {
-        "project": project,
-        "status": error.status,
-        "heading": error.title,
-        "message": error.message,
-        "back_url": "/models?" + urlencode({"project": project}),
-        "back_label": "Back to the models",
-    }
-    return templates.TemplateResponse(request, "error.html", context, status_code=error.status)
+    """The shared error page, linking back to the project's models."""
+    return error_page(
+        templates,
+        request,
+        error,
+        project=project,
+        back_url="/models?" + urlencode({"project": project}),
+        back_label="Back to the models",
+    )
 
 
 __all__ = ["build_router"]

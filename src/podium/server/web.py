@@ -29,6 +29,7 @@ from podium import __version__
 from podium.access.authz import Permission
 from podium.access.models import DEFAULT_PROJECT
 from podium.access.policy import PUBLIC
+from podium.units import format_size
 
 STATIC_PATH = "/static"
 
@@ -158,16 +159,6 @@ def format_number(value: float | int | None) -> str:
     if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e15):
         return f"{int(value):d}"
     return f"{value:.5g}"
-
-
-def format_size(size: int) -> str:
-    """A byte count in B, KiB, MiB or GiB."""
-    amount = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if amount < 1024 or unit == "GiB":
-            return f"{int(amount)} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{size} B"  # pragma: no cover - the loop always returns
 
 
 def render_markdown(text: str) -> Markup:

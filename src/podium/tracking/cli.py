@@ -27,6 +27,7 @@ from podium.access.models import DEFAULT_PROJECT
 from podium.cli.output import print_json, print_table, stdout
 from podium.client import Client
 from podium.errors import InvalidInput, NotFound
+from podium.units import format_size
 
 app = typer.Typer(
     help="Experiment runs: list and search them, show one, compare several.",
@@ -86,15 +87,6 @@ def _number(value: Any) -> str:
     if math.isfinite(number) and number == int(number) and abs(number) < 1e15:
         return str(int(number))
     return f"{number:.4g}"
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover - the loop always returns
 
 
 def _metric_columns(runs: list[dict[str, Any]], order_by: list[str]) -> list[str]:
@@ -249,7 +241,10 @@ def show_run(
         print_table(
             "artifacts",
             ["path", "size", "sha256"],
-            ([escape(a["path"]), _size(a["size"]), a["sha256"][:12]] for a in run["artifacts"]),
+            (
+                [escape(a["path"]), format_size(a["size"]), a["sha256"][:12]]
+                for a in run["artifacts"]
+            ),
         )
 
 

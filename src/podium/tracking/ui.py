@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from podium.access.authz import Permission, from_query, from_query_list
 from podium.access.models import DEFAULT_PROJECT
 from podium.errors import InvalidInput, NotFound, PodiumError
+from podium.pages import error_page
 from podium.tracking.filters import Field, FieldKind
 from podium.tracking.models import Experiment, Run, RunDetail
 from podium.tracking.service import TrackingService
@@ -142,7 +143,7 @@ def build_router(service: TrackingService, templates: Jinja2Templates) -> APIRou
         run_ids = list(dict.fromkeys(i for i in request.query_params.getlist("run_ids") if i))
         project = request.query_params.get("project") or DEFAULT_PROJECT
         if len(run_ids) < 2:
-            return _error_page(
+            return error_page(
                 templates,
                 request,
                 InvalidInput(
@@ -169,7 +170,7 @@ def build_router(service: TrackingService, templates: Jinja2Templates) -> APIRou
         except PodiumError as error:
             if error.status >= 500:
                 raise
-            return _error_page(
+            return error_page(
                 templates,
                 request,
                 error,
@@ -200,7 +201,7 @@ def build_router(service: TrackingService, templates: Jinja2Templates) -> APIRou
         try:
             run = service.get_run(run_id)
         except NotFound:
-            return _error_page(
+            return error_page(
                 templates,
                 request,
                 NotFound(
@@ -234,27 +235,6 @@ def build_router(service: TrackingService, templates: Jinja2Templates) -> APIRou
         return templates.TemplateResponse(request, "tracking/run.html", context)
 
     return router
-
-
-def _error_page(
-    templates: Jinja2Templates,
-    request: Request,
-    error: PodiumError,
-    *,
-    project: str,
-    back_url: str,
-    back_label: str,
-) -> HTMLResponse:
-    """The shared error page for a user's mistake, with the error's status."""
-    context = {
-        "project": project,
-        "status": error.status,
-        "heading": error.title,
-        "message": error.message,
-        "back_url": back_url,
-        "back_label": back_label,
-    }
-    return templates.TemplateResponse(request, "error.html", context, status_code=error.status)
 
 
 def _runs_url(project: str) -> str:
