@@ -127,8 +127,12 @@ def _object_id(params: dict[str, str], body: bytes) -> str:
     except ValueError:
         reply = None
     if isinstance(reply, dict):
-        for key in ("id", "name", "version", "prefix"):
-            if key in reply and not isinstance(reply[key], dict | list):
-                created = f"{key}={reply[key]}"
-                return f"{identity}/{created}" if identity else created
+        named = [
+            f"{key}={reply[key]}"
+            for key in ("id", "name", "version", "prefix")
+            if key in reply and not isinstance(reply[key], dict | list)
+        ]
+        if named:
+            created = "/".join(named)
+            return f"{identity}/{created}" if identity else created
     return identity or "-"
