@@ -36,10 +36,12 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-## bench: performance side by side with peer tools (MLflow); prints ratio tables
+## bench: performance side by side with peer tools (MLflow); prints ratio tables;
+##        prompt render and cached-get latency
 bench: $(VENV)/.test-installed
 	bash bench/setup_peers.sh
 	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/prompts.py
 
 format: $(VENV)/.test-installed
 	$(BIN)/ruff format src tests bench

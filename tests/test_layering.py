@@ -14,10 +14,15 @@ ALLOWED = {
     "access": {"store"},
     "tracking": {"store", "access"},
     "registry": {"store", "access", "tracking"},
+    "prompts": {"store", "access"},
     "client": set(),
 }
 # Embedded mode is the one sanctioned upward import: the SDK runs the server's app in-process.
-EXEMPT = {("client/_transport.py", "podium.server.app")}
+# And the SDK renders prompts with the server's own rules (podium.prompts.render: jinja2 only).
+EXEMPT = {
+    ("client/_transport.py", "podium.server.app"),
+    ("client/prompts.py", "podium.prompts"),
+}
 SHARED_LEAVES = {"errors", "settings", "wire", "pages", "units", "_version", "cli", "client"}
 LAYER = {"models": 0, "schemas": 0, "sql": 1, "service": 2, "routes": 3, "cli": 3, "ui": 3}
 

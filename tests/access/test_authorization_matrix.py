@@ -65,6 +65,7 @@ def _objects(services: Services, team: Team) -> Objects:
     registry.create_model("alpha", "m")
     registry.create_version("alpha", "m", source_run_id=run.id, artifact_path="model.bin")
     registry.set_alias("alpha", "m", "production", 1, actor="root")
+    services.prompts.create_prompt("alpha", "p", template="hi", labels=["production"])
     spare, _ = services.access.create_key(username="owner-user", project="alpha", role=Role.VIEWER)
     experiment_id = tracking.get_run(run.id).experiment_id
     return Objects(run.id, other.id, experiment_id, spare.id)
@@ -108,12 +109,15 @@ def _path(info: RouteInfo, objects: Objects) -> str:
         "key_id": str(objects.spare_key_id),
         "version": "1",
         "alias": "production",
+        "label": "production",
     }
     path = info.path
     if path.startswith("/api/v1/projects/"):
         values["name"] = "alpha"
     elif "/models/" in path:
         values["name"] = "m"
+    elif "/prompts/" in path:
+        values["name"] = "p"
     values["key"] = "loss" if "/metrics/" in path else "t"
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)
 

@@ -29,6 +29,10 @@ def test_seeding_twice_creates_the_demo_once(services: Services) -> None:
     assert [(m.name, m.latest_version, m.aliases) for m in models] == [
         ("sentiment-classifier", 2, {"production": 1, "staging": 2})
     ]
+    production = services.prompts.get_by_label("demo", "review-sentiment", "production")
+    staging = services.prompts.get_by_label("demo", "review-sentiment", "staging")
+    assert (production.version, staging.version) == (1, 2)
+    assert len(services.prompts.list_versions("demo", "review-sentiment")) == 2
 
 
 def test_demo_runs_have_params_curves_artifacts_and_a_sweep(services: Services) -> None:

@@ -25,6 +25,11 @@ POLICY: dict[str, dict[str, Role]] = {
         "write": Role.EDITOR,  # register models and versions
         "promote": Role.ADMIN,  # move, delete and roll back aliases
     },
+    "prompts": {
+        "read": Role.VIEWER,  # prompts, versions, labels, history, diffs, rendering
+        "write": Role.EDITOR,  # create prompts, push versions
+        "label": Role.ADMIN,  # move and roll back labels (production …), delete prompts
+    },
     "audit": {
         "read": Role.ADMIN,  # browse the project's audit log
     },

@@ -9,6 +9,7 @@ from podium.access.cli import audit_app, keys_app, projects_app, users_app
 from podium.cli.db import app as db_app
 from podium.cli.output import run_cli
 from podium.cli.server import server
+from podium.prompts.cli import app as prompts_app
 from podium.registry.cli import app as models_app
 from podium.tracking.cli import app as runs_app
 
@@ -23,6 +24,7 @@ app.command("server")(server)
 app.add_typer(db_app, name="db")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
+app.add_typer(prompts_app, name="prompts")
 app.add_typer(projects_app, name="projects")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")

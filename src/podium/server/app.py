@@ -20,6 +20,9 @@ from podium.access.audit import AuditLog
 from podium.access.authz import AccessGate
 from podium.access.keyfile import load_server_secret
 from podium.access.service import AccessService, ProjectService
+from podium.prompts import routes as prompts_routes
+from podium.prompts import ui as prompts_ui
+from podium.prompts.service import PromptService
 from podium.registry import routes as registry_routes
 from podium.registry import ui as registry_ui
 from podium.registry.service import RegistryService
@@ -52,6 +55,7 @@ class Services:
     audit: AuditLog
     tracking: TrackingService
     registry: RegistryService
+    prompts: PromptService
 
     def close(self) -> None:
         """Release database connections."""
@@ -77,7 +81,10 @@ def build(settings: Settings) -> Services:
     )
     tracking = TrackingService(db, blobs, projects)
     registry = RegistryService(db, blobs, projects, tracking)
-    services = Services(settings, db, blobs, projects, access, AuditLog(db), tracking, registry)
+    prompts = PromptService(db, projects)
+    services = Services(
+        settings, db, blobs, projects, access, AuditLog(db), tracking, registry, prompts
+    )
     if settings.seed_demo:
         from podium.server.demo import seed_demo
 
@@ -109,6 +116,7 @@ def create_app(services: Services) -> FastAPI:
         access_routes.build_router(services.projects, services.access, services.audit),
         tracking_routes.build_router(services.tracking),
         registry_routes.build_router(services.registry),
+        prompts_routes.build_router(services.prompts),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     app.include_router(observability.build_router(metrics_registry))
@@ -125,6 +133,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.include_router(tracking_ui.build_router(services.tracking, templates))
     app.include_router(registry_ui.build_router(services.registry, templates))
+    app.include_router(prompts_ui.build_router(services.prompts, templates))
     web.mount_static(app)
 
     app.add_middleware(

@@ -18,7 +18,7 @@ import json
 import math
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from podium.errors import Conflict, NotFound
 from podium.store.clock import now_ms
@@ -131,6 +131,7 @@ def seed_demo(services: Services) -> None:
     tracking.update_run(parent.id, status=RunStatus.FINISHED, end_time=now - 8 * HOUR_MS)
 
     _seed_registry(services, run_ids, final_accuracy)
+    _seed_prompts(services)
 
 
 def _seed_run(
@@ -256,3 +257,40 @@ def _seed_registry(services: Services, run_ids: dict[str, str], accuracy: dict[s
 
 
 __all__ = ["seed_demo"]
+
+
+def _seed_prompts(services: Services) -> None:
+    """A chat prompt for the classifier with two versions: v1 in production, v2 in staging."""
+    prompts = services.prompts
+    variables: list[dict[str, Any]] = [
+        {"name": "review", "type": "string", "required": True, "description": "The review text."},
+        {"name": "labels", "type": "list", "default": ["negative", "neutral", "positive"]},
+    ]
+    system = "You classify product reviews by sentiment. Answer with one word."
+    with contextlib.suppress(Conflict):
+        prompts.create_prompt(
+            PROJECT,
+            "review-sentiment",
+            messages=[
+                {"role": "system", "content": system},
+                {"role": "user", "content": "Review: {{ review }}\nSentiment:"},
+            ],
+            variables=variables,
+            model_params={"model": "smollm2-135m-instruct", "temperature": 0.0, "max_tokens": 4},
+            message="First version",
+            labels=["production"],
+            actor=ACTOR,
+        )
+        prompts.push_version(
+            PROJECT,
+            "review-sentiment",
+            messages=[
+                {"role": "system", "content": system + " Use only: {{ labels | join(', ') }}."},
+                {"role": "user", "content": "Review: {{ review }}\nSentiment:"},
+            ],
+            variables=variables,
+            model_params={"model": "smollm2-135m-instruct", "temperature": 0.0, "max_tokens": 4},
+            message="Constrain the answer to the label set",
+            labels=["staging"],
+            actor=ACTOR,
+        )

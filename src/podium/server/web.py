@@ -47,6 +47,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("Runs", "/runs"),
     NavItem("Models", "/models"),
+    NavItem("Prompts", "/prompts"),
     NavItem("Audit", "/audit"),
 )
 
@@ -57,6 +58,7 @@ TEMPLATE_PACKAGES: tuple[str, ...] = (
     "podium.access",
     "podium.tracking",
     "podium.registry",
+    "podium.prompts",
 )
 
 
