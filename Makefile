@@ -37,11 +37,14 @@ lint: $(VENV)/.test-installed
 	$(BIN)/mypy
 
 ## bench: performance side by side with peer tools (MLflow); prints ratio tables;
-##        prompt render and cached-get latency
+##        prompt render and cached-get latency; near-dup removal vs datasketch;
+##        OTLP trace ingest vs MLflow
 bench: $(VENV)/.test-installed
 	bash bench/setup_peers.sh
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/prompts.py
+	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/tracing.py
 
 format: $(VENV)/.test-installed
 	$(BIN)/ruff format src tests bench

@@ -15,6 +15,8 @@ ALLOWED = {
     "tracking": {"store", "access"},
     "registry": {"store", "access", "tracking"},
     "prompts": {"store", "access"},
+    "data": {"store", "access"},
+    "tracing": {"store", "access"},
     "client": set(),
 }
 # Embedded mode is the one sanctioned upward import: the SDK runs the server's app in-process.

@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         default=False,
         description="Seed a demo project (runs with metric curves, a registered model) on start.",
     )
+    prices_file: Path | None = Field(
+        default=None,
+        description=(
+            "JSON price table for trace costs (model -> [USD per 1M input tokens, per 1M output "
+            "tokens]) used instead of the shipped one; see docs/tracing.md."
+        ),
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -32,6 +32,8 @@ from podium.server.app import Services, create_app
 from podium.tracking.models import MetricPoint
 from tests.access.conftest import PASSWORD, Team, bearer
 from tests.support.routes import RouteInfo, api_routes
+from tests.tracing.support import new_span_id, new_trace_id, span
+from tests.tracing.support import request as otlp_request
 
 NOT_MEMBER = "does not exist or you are not a member"
 
@@ -52,6 +54,7 @@ class Objects:
     other_run_id: str
     experiment_id: int
     spare_key_id: int
+    trace_id: str = ""
 
 
 def _objects(services: Services, team: Team) -> Objects:
@@ -66,9 +69,12 @@ def _objects(services: Services, team: Team) -> Objects:
     registry.create_version("alpha", "m", source_run_id=run.id, artifact_path="model.bin")
     registry.set_alias("alpha", "m", "production", 1, actor="root")
     services.prompts.create_prompt("alpha", "p", template="hi", labels=["production"])
+    services.data.import_rows("alpha", "d", io.BytesIO(b'{"input": "x"}\n'))
     spare, _ = services.access.create_key(username="owner-user", project="alpha", role=Role.VIEWER)
     experiment_id = tracking.get_run(run.id).experiment_id
-    return Objects(run.id, other.id, experiment_id, spare.id)
+    trace = new_trace_id()
+    services.tracing.ingest("alpha", otlp_request(span(trace, new_span_id())))
+    return Objects(run.id, other.id, experiment_id, spare.id, trace_id=trace.hex())
 
 
 def _callers(services: Services, team: Team) -> list[Caller]:
@@ -110,6 +116,7 @@ def _path(info: RouteInfo, objects: Objects) -> str:
         "version": "1",
         "alias": "production",
         "label": "production",
+        "trace_id": objects.trace_id,
     }
     path = info.path
     if path.startswith("/api/v1/projects/"):
@@ -118,6 +125,8 @@ def _path(info: RouteInfo, objects: Objects) -> str:
         values["name"] = "m"
     elif "/prompts/" in path:
         values["name"] = "p"
+    elif "/datasets/" in path:
+        values["name"] = "d"
     values["key"] = "loss" if "/metrics/" in path else "t"
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)
 

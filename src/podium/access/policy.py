@@ -30,6 +30,14 @@ POLICY: dict[str, dict[str, Role]] = {
         "write": Role.EDITOR,  # create prompts, push versions
         "label": Role.ADMIN,  # move and roll back labels (production …), delete prompts
     },
+    "data": {
+        "read": Role.VIEWER,  # datasets, versions, rows, diffs, lineage, exports
+        "write": Role.EDITOR,  # import versions, run the quality pipeline, delete datasets
+    },
+    "tracing": {
+        "read": Role.VIEWER,  # traces, spans, stats
+        "write": Role.EDITOR,  # ingest spans (OTLP)
+    },
     "audit": {
         "read": Role.ADMIN,  # browse the project's audit log
     },

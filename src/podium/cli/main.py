@@ -9,8 +9,10 @@ from podium.access.cli import audit_app, keys_app, projects_app, users_app
 from podium.cli.db import app as db_app
 from podium.cli.output import run_cli
 from podium.cli.server import server
+from podium.data.cli import app as data_app
 from podium.prompts.cli import app as prompts_app
 from podium.registry.cli import app as models_app
+from podium.tracing.cli import app as traces_app
 from podium.tracking.cli import app as runs_app
 
 app = typer.Typer(
@@ -25,6 +27,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
+app.add_typer(data_app, name="data")
+app.add_typer(traces_app, name="traces")
 app.add_typer(projects_app, name="projects")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")

@@ -20,6 +20,9 @@ from podium.access.audit import AuditLog
 from podium.access.authz import AccessGate
 from podium.access.keyfile import load_server_secret
 from podium.access.service import AccessService, ProjectService
+from podium.data import routes as data_routes
+from podium.data import ui as data_ui
+from podium.data.service import DataService
 from podium.prompts import routes as prompts_routes
 from podium.prompts import ui as prompts_ui
 from podium.prompts.service import PromptService
@@ -33,6 +36,10 @@ from podium.settings import Settings
 from podium.store.blobs import BlobStore, open_blob_store
 from podium.store.engine import Database, open_database
 from podium.store.migrate import upgrade
+from podium.tracing import routes as tracing_routes
+from podium.tracing import ui as tracing_ui
+from podium.tracing.pricing import PriceTable
+from podium.tracing.service import TracingService
 from podium.tracking import routes as tracking_routes
 from podium.tracking import ui as tracking_ui
 from podium.tracking.service import TrackingService
@@ -56,6 +63,8 @@ class Services:
     tracking: TrackingService
     registry: RegistryService
     prompts: PromptService
+    data: DataService
+    tracing: TracingService
 
     def close(self) -> None:
         """Release database connections."""
@@ -82,8 +91,19 @@ def build(settings: Settings) -> Services:
     tracking = TrackingService(db, blobs, projects)
     registry = RegistryService(db, blobs, projects, tracking)
     prompts = PromptService(db, projects)
+    data = DataService(db, blobs, projects)
     services = Services(
-        settings, db, blobs, projects, access, AuditLog(db), tracking, registry, prompts
+        settings,
+        db,
+        blobs,
+        projects,
+        access,
+        AuditLog(db),
+        tracking,
+        registry,
+        prompts,
+        data,
+        tracing=TracingService(db, projects, _prices(settings)),
     )
     if settings.seed_demo:
         from podium.server.demo import seed_demo
@@ -117,9 +137,15 @@ def create_app(services: Services) -> FastAPI:
         tracking_routes.build_router(services.tracking),
         registry_routes.build_router(services.registry),
         prompts_routes.build_router(services.prompts),
+        tracing_routes.build_router(services.tracing),
+        data_routes.build_router(services.data),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     app.include_router(observability.build_router(metrics_registry))
+    # OTLP exporters post to <endpoint>/v1/traces, outside the versioned REST API.
+    app.include_router(
+        tracing_routes.build_otlp_router(services.tracing, services.settings.max_body_bytes)
+    )
 
     templates = web.templates()
     app.include_router(web.build_router(templates))
@@ -134,6 +160,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(tracking_ui.build_router(services.tracking, templates))
     app.include_router(registry_ui.build_router(services.registry, templates))
     app.include_router(prompts_ui.build_router(services.prompts, templates))
+    app.include_router(data_ui.build_router(services.data, templates))
+    app.include_router(tracing_ui.build_router(services.tracing, templates))
     web.mount_static(app)
 
     app.add_middleware(
@@ -144,6 +172,11 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(AuditMiddleware, audit_log=services.audit)
     app.add_middleware(observability.RequestMetrics, registry=metrics_registry)
     return app
+
+
+def _prices(settings: Settings) -> PriceTable:
+    """The trace price table: ``PODIUM_PRICES_FILE`` when set, else the shipped one."""
+    return PriceTable.load(settings.prices_file) if settings.prices_file else PriceTable.load()
 
 
 def is_loopback(host: str) -> bool:

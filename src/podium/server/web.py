@@ -48,6 +48,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Runs", "/runs"),
     NavItem("Models", "/models"),
     NavItem("Prompts", "/prompts"),
+    NavItem("Datasets", "/datasets"),
+    NavItem("Traces", "/traces"),
     NavItem("Audit", "/audit"),
 )
 
@@ -59,6 +61,8 @@ TEMPLATE_PACKAGES: tuple[str, ...] = (
     "podium.tracking",
     "podium.registry",
     "podium.prompts",
+    "podium.data",
+    "podium.tracing",
 )
 
 

@@ -1,0 +1,145 @@
+"""Use cases of tracing: ingest OTLP batches, list and read traces, aggregate stats.
+
+Raises ``podium.errors``; knows nothing of HTTP. Ingest maps a decoded OTLP request to span
+records and stores them in one write transaction that commits before the caller answers, so an
+acknowledged span is never lost; re-sent spans are ignored (idempotent on trace and span id).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from podium.access.models import Project
+from podium.access.service import ProjectService
+from podium.errors import InvalidInput, NotFound
+from podium.store.clock import from_ms
+from podium.store.engine import Database
+from podium.tracing import otlp, sql
+from podium.tracing.models import StatsBucket, TraceDetail, TraceFilter, TraceSummary, percentile
+from podium.tracing.pricing import PriceTable
+
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+MIN_BUCKET_S = 1
+MAX_BUCKETS = 10_000
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one export stored: new spans, spans already stored, and rejected spans with why."""
+
+    stored: int
+    duplicates: int
+    rejected: int
+    errors: list[str]
+
+
+class TracingService:
+    """Ingest and query of traces, for one database and price table."""
+
+    def __init__(self, db: Database, projects: ProjectService, prices: PriceTable) -> None:
+        self._db = db
+        self._projects = projects
+        self.prices = prices
+
+    def ingest(self, project: str, request: ExportTraceServiceRequest) -> IngestResult:
+        """Store the valid spans of ``request`` in ``project`` (created if missing)."""
+        decoded = otlp.map_request(request, self.prices)
+        if not decoded.spans:
+            return IngestResult(0, 0, decoded.rejected, decoded.errors)
+        owner = self._projects.ensure(project)
+        with self._db.write() as conn:
+            stored = sql.insert_spans(conn, owner.id, decoded.spans)
+        unique = len({(s.trace_id, s.span_id) for s in decoded.spans})
+        return IngestResult(stored, unique - stored, decoded.rejected, decoded.errors)
+
+    def _project_or_none(self, project: str) -> Project | None:
+        # Ingest creates projects on first use; until a span arrives a project may not exist,
+        # and a list or dashboard pointed at it shows nothing rather than failing.
+        try:
+            return self._projects.by_name(project)
+        except NotFound:
+            return None
+
+    def list_traces(
+        self, project: str, filters: TraceFilter, offset: int, limit: int
+    ) -> list[TraceSummary]:
+        """Traces of ``project`` matching ``filters``, newest first (``limit`` of them)."""
+        owner = self._project_or_none(project)
+        if owner is None:
+            return []
+        with self._db.read() as conn:
+            return sql.list_traces(conn, owner.id, filters, offset, limit)
+
+    def get_trace(self, project: str, trace_id: str) -> TraceDetail:
+        """A trace with its spans; ``NotFound`` when the project has no such trace."""
+        trace_id = trace_id.lower()
+        if not _TRACE_ID.match(trace_id):
+            raise InvalidInput(f"trace id {trace_id!r} is not 32 hex digits", field="trace_id")
+        owner = self._projects.by_name(project)
+        with self._db.read() as conn:
+            summary = sql.find_trace(conn, owner.id, trace_id)
+            if summary is None:
+                raise NotFound(
+                    f"trace {trace_id} not found in project {project!r}; list traces with "
+                    "`podium traces list`",
+                    field="trace_id",
+                )
+            return TraceDetail(summary, sql.spans_of(conn, trace_id))
+
+    def stats(
+        self, project: str, filters: TraceFilter, bucket_s: int, *, per_model: bool = False
+    ) -> list[StatsBucket]:
+        """Per time bucket (and per model if asked): requests, errors, latency, tokens, cost.
+
+        Percentiles are computed here from each bucket's latencies, identically on both
+        databases. ``InvalidInput`` when the range would need too many buckets.
+        """
+        if bucket_s < MIN_BUCKET_S:
+            raise InvalidInput("bucket must be at least 1 second", field="bucket")
+        owner = self._project_or_none(project)
+        if owner is None:
+            return []
+        width = bucket_s * 1000
+        groups: dict[tuple[int, str | None], list[sql.TracePoint]] = defaultdict(list)
+        with self._db.read() as conn:
+            for point in sql.trace_points(conn, owner.id, filters):
+                key = (
+                    point.start_time - point.start_time % width,
+                    point.model if per_model else None,
+                )
+                groups[key].append(point)
+                if len(groups) > MAX_BUCKETS:
+                    raise InvalidInput(
+                        f"more than {MAX_BUCKETS} buckets; use a larger bucket or a shorter "
+                        "time range",
+                        field="bucket",
+                    )
+        out: list[StatsBucket] = []
+        for (start, model), points in sorted(
+            groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        ):
+            latencies = sorted(p.duration_ms for p in points)
+            out.append(
+                StatsBucket(
+                    start=from_ms(start) or _epoch(),
+                    model=model,
+                    requests=len(points),
+                    errors=sum(1 for p in points if p.error),
+                    latency_p50_ms=percentile(latencies, 0.50),
+                    latency_p95_ms=percentile(latencies, 0.95),
+                    latency_p99_ms=percentile(latencies, 0.99),
+                    input_tokens=sum(p.input_tokens for p in points),
+                    output_tokens=sum(p.output_tokens for p in points),
+                    cost_usd=sum(p.cost_usd for p in points),
+                )
+            )
+        return out
+
+
+def _epoch() -> datetime:
+    return datetime.fromtimestamp(0, tz=UTC)
