@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from podium.access.models import DEFAULT_PROJECT, Role
-from podium.cli.output import fail, print_json, print_table, stdout
+from podium.cli.output import fail, format_when, print_json, print_table, stdout
 from podium.client import Client
 
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of tables.")
@@ -28,10 +28,6 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 
 def _cell(value: Any) -> str:
     return "-" if value is None else escape(str(value))
-
-
-def _when(value: Any) -> str:
-    return str(value)[:19].replace("T", " ") if value else "-"
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -76,7 +72,7 @@ def list_users(as_json: bool = JsonOption) -> None:
         "Users",
         ["username", "admin", "disabled", "created"],
         [
-            [_cell(u["username"]), u["is_admin"], u["disabled"], _when(u["created_at"])]
+            [_cell(u["username"]), u["is_admin"], u["disabled"], format_when(u["created_at"])]
             for u in users
         ],
     )
@@ -142,9 +138,9 @@ def list_keys(as_json: bool = JsonOption) -> None:
                 _cell(k["username"]),
                 _cell(k["project"]),
                 k["role"],
-                _when(k["expires_at"]),
-                _when(k["revoked_at"]),
-                _when(k["last_used_at"]),
+                format_when(k["expires_at"]),
+                format_when(k["revoked_at"]),
+                format_when(k["last_used_at"]),
             ]
             for k in keys
         ],
@@ -176,7 +172,7 @@ def list_projects(as_json: bool = JsonOption) -> None:
         "Projects",
         ["name", "description", "created"],
         [
-            [_cell(p["name"]), _cell(p["description"]), _when(p["created_at"])]
+            [_cell(p["name"]), _cell(p["description"]), format_when(p["created_at"])]
             for p in page["items"]
         ],
     )
@@ -244,7 +240,7 @@ def list_audit(
         [
             [
                 e["id"],
-                _when(e["at"]),
+                format_when(e["at"]),
                 _cell(e["actor"]),
                 e["action"],
                 _cell(e["object_id"]),

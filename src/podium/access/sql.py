@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -26,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from podium.access.models import ApiKey, AuditEvent, Membership, Project, Role, User
 from podium.errors import Conflict, NotFound
-from podium.store.clock import from_ms, now_ms
+from podium.store.clock import from_ms, now_ms, stored_time
 from podium.store.columns import BigId, EpochMillis, Json
 from podium.store.metadata import metadata
 
@@ -110,7 +109,7 @@ def _to_project(row: Any) -> Project:
         id=row.id,
         name=row.name,
         description=row.description,
-        created_at=from_ms(row.created_at) or datetime.min,
+        created_at=stored_time(row.created_at),
     )
 
 
@@ -161,7 +160,7 @@ def _to_user(row: Any) -> User:
         username=row.username,
         is_admin=bool(row.is_admin),
         disabled=bool(row.disabled),
-        created_at=from_ms(row.created_at) or datetime.min,
+        created_at=stored_time(row.created_at),
     )
 
 
@@ -299,7 +298,7 @@ def _to_key(row: Any) -> ApiKey:
         username=row.username,
         project=row.project,
         role=Role(row.role),
-        created_at=from_ms(row.created_at) or datetime.min,
+        created_at=stored_time(row.created_at),
         expires_at=from_ms(row.expires_at),
         revoked_at=from_ms(row.revoked_at),
         last_used_at=from_ms(row.last_used_at),
@@ -410,7 +409,7 @@ def delete_session(conn: Connection, token_hash: str) -> None:
 def _to_event(row: Any) -> AuditEvent:
     return AuditEvent(
         id=row.id,
-        at=from_ms(row.at) or datetime.min,
+        at=stored_time(row.at),
         actor=row.actor,
         action=row.action,
         object_type=row.object_type,

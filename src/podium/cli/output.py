@@ -35,6 +35,15 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def format_when(value: Any, *, millis: bool = False) -> str:
+    """An ISO 8601 time from the API as ``2024-05-01 12:30:05`` (``.123`` with ``millis``)."""
+    if not value:
+        return "-"
+    text = str(value)
+    width = 23 if millis else 19
+    return text[:width].replace("T", " ") if len(text) >= 19 else text
+
+
 def print_table(
     title: str | None,
     columns: Sequence[str],

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from podium.access.models import DEFAULT_PROJECT
-from podium.cli.output import print_json, print_table, stdout
+from podium.cli.output import format_when, print_json, print_table, stdout
 from podium.client import Client
 from podium.client import data as sdk
 from podium.errors import InvalidInput
@@ -33,11 +33,6 @@ JsonOption = typer.Option(False, "--json", help="Print the API's JSON instead of
 FormatOption = typer.Option(
     None, "--format", "-f", help="jsonl, csv, parquet or chat (default: from the file name)."
 )
-
-
-def _when(value: Any) -> str:
-    text = str(value)
-    return text[:19].replace("T", " ") if len(text) >= 19 else text
 
 
 def _steps(version: dict[str, Any]) -> str:
@@ -85,7 +80,7 @@ def list_datasets(project: str = ProjectOption, as_json: bool = JsonOption) -> N
     print_table(
         f"datasets in {project}",
         ["name", "latest", "updated"],
-        ([d["name"], f"v{d['latest_version']}", _when(d["updated_at"])] for d in found),
+        ([d["name"], f"v{d['latest_version']}", format_when(d["updated_at"])] for d in found),
     )
 
 
@@ -114,7 +109,7 @@ def show(
                         v["sha256"][:12],
                         ", ".join(f"v{p}" for p in v["parents"]) or "-",
                         _steps(v),
-                        _when(v["created_at"]),
+                        format_when(v["created_at"]),
                         v["created_by"],
                         v["message"],
                     ]

@@ -8,7 +8,6 @@ are a Parquet blob named by the version's ``sha256``.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from podium.access.sql import projects
 from podium.data.models import Dataset, DatasetVersion, Step
 from podium.errors import Conflict
-from podium.store.clock import from_ms
+from podium.store.clock import stored_time
 from podium.store.columns import EpochMillis, Json
 from podium.store.metadata import metadata
 
@@ -69,11 +68,6 @@ dataset_versions = Table(
 )
 
 
-def _time(value: int) -> datetime:
-    # Every time column here is NOT NULL, so from_ms never returns None for them.
-    return from_ms(value) or datetime.min
-
-
 def _select_datasets() -> Any:
     return select(
         datasets.c.id,
@@ -92,8 +86,8 @@ def _to_dataset(row: Any) -> Dataset:
         project=row.project,
         name=row.name,
         description=row.description,
-        created_at=_time(row.created_at),
-        updated_at=_time(row.updated_at),
+        created_at=stored_time(row.created_at),
+        updated_at=stored_time(row.updated_at),
         latest_version=row.latest_version,
     )
 
@@ -108,7 +102,7 @@ def _to_version(row: Any, dataset: Dataset) -> DatasetVersion:
         row_count=row.row_count,
         schema=list(row.schema),
         message=row.message,
-        created_at=_time(row.created_at),
+        created_at=stored_time(row.created_at),
         created_by=row.created_by,
         parents=[int(p) for p in row.parents],
         steps=[Step(s["name"], dict(s.get("params") or {})) for s in row.steps],

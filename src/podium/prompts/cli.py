@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from podium.access.models import DEFAULT_PROJECT
-from podium.cli.output import print_json, print_table, stdout
+from podium.cli.output import format_when, print_json, print_table, stdout
 from podium.client import Client
 from podium.client.prompts import push_json
 from podium.errors import InvalidInput
@@ -34,11 +34,6 @@ JsonOption = typer.Option(False, "--json", help="Print the API's JSON instead of
 
 def _path(name: str, *rest: str) -> str:
     return "/prompts/" + "/".join(quote(part, safe="") for part in (name, *rest))
-
-
-def _when(value: Any) -> str:
-    text = str(value)
-    return text[:19].replace("T", " ") if len(text) >= 19 else text
 
 
 def _labels(labels: dict[str, int]) -> str:
@@ -62,7 +57,7 @@ def list_prompts(project: str = ProjectOption, as_json: bool = JsonOption) -> No
                 p["kind"],
                 f"v{p['latest_version']}",
                 _labels(p["labels"]),
-                _when(p["updated_at"]),
+                format_when(p["updated_at"]),
             ]
             for p in found
         ),
@@ -272,7 +267,7 @@ def history(
         ["when", "label", "from", "to", "by", "reason"],
         (
             [
-                _when(e["at"]),
+                format_when(e["at"]),
                 e["label"],
                 e["from_version"] and f"v{e['from_version']}",
                 f"v{e['to_version']}",

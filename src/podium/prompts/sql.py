@@ -8,7 +8,6 @@ domain models from ``podium.prompts.models``; rows never leave this module. Look
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from podium.access.sql import projects
 from podium.errors import Conflict
 from podium.prompts.models import Label, LabelEvent, Prompt, PromptContent, PromptVersion
-from podium.store.clock import from_ms
+from podium.store.clock import stored_time
 from podium.store.columns import BigId, EpochMillis, Json
 from podium.store.metadata import metadata
 
@@ -95,11 +94,6 @@ prompt_label_events = Table(
 )
 
 
-def _time(value: int) -> datetime:
-    # Every time column here is NOT NULL, so from_ms never returns None for them.
-    return from_ms(value) or datetime.min
-
-
 def _labels_by_prompt(conn: Connection, prompt_ids: list[int]) -> dict[int, dict[str, int]]:
     found: dict[int, dict[str, int]] = defaultdict(dict)
     if not prompt_ids:
@@ -120,8 +114,8 @@ def _to_prompt(row: Any, labels: dict[str, int]) -> Prompt:
         project=row.project,
         name=row.name,
         kind=row.kind,
-        created_at=_time(row.created_at),
-        updated_at=_time(row.updated_at),
+        created_at=stored_time(row.created_at),
+        updated_at=stored_time(row.updated_at),
         latest_version=row.latest_version,
         labels=dict(labels),
     )
@@ -141,7 +135,7 @@ def _to_version(row: Any, prompt: Prompt, labels: list[str]) -> PromptVersion:
         tags=list(row.tags),
         sha256=row.sha256,
         message=row.message,
-        created_at=_time(row.created_at),
+        created_at=stored_time(row.created_at),
         created_by=row.created_by,
         labels=sorted(labels),
     )
@@ -337,7 +331,7 @@ def get_label(conn: Connection, prompt: Prompt, label: str) -> Label | None:
         prompt=prompt.name,
         label=row.label,
         version=row.version,
-        updated_at=_time(row.updated_at),
+        updated_at=stored_time(row.updated_at),
         updated_by=row.updated_by,
     )
 
@@ -398,7 +392,7 @@ def list_label_events(
             to_version=r.to_version,
             actor=r.actor,
             reason=r.reason,
-            at=_time(r.at),
+            at=stored_time(r.at),
         )
         for r in conn.execute(query.order_by(order))
     ]

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import typer
 
 from podium.access.models import DEFAULT_PROJECT
-from podium.cli.output import print_json, print_table, stdout
+from podium.cli.output import format_when, print_json, print_table, stdout
 from podium.client import Client
 
 app = typer.Typer(
@@ -28,12 +28,6 @@ JsonOption = typer.Option(False, "--json", help="Print the API's JSON instead of
 
 def _path(name: str, *rest: str) -> str:
     return "/models/" + "/".join(quote(part, safe="") for part in (name, *rest))
-
-
-def _when(value: Any) -> str:
-    # ISO 8601 from the API; trimmed to the second for tables.
-    text = str(value)
-    return text[:19].replace("T", " ") if len(text) >= 19 else text
 
 
 def _version(value: Any) -> str:
@@ -78,7 +72,7 @@ def list_models(project: str = ProjectOption, as_json: bool = JsonOption) -> Non
                 m["name"],
                 _version(m["latest_version"] or None),
                 _aliases(m["aliases"]),
-                _when(m["updated_at"]),
+                format_when(m["updated_at"]),
                 m["description"].splitlines()[0] if m["description"] else "",
             ]
             for m in models
@@ -117,7 +111,7 @@ def show_model(
                 v["framework"],
                 v["source_run_id"],
                 v["artifact_path"] or (v["artifact_sha256"] or "")[:12] or None,
-                _when(v["created_at"]),
+                format_when(v["created_at"]),
                 v["created_by"],
             ]
             for v in versions
@@ -187,7 +181,7 @@ def history(
         ["when", "alias", "from", "to", "by", "reason"],
         (
             [
-                _when(e["at"]),
+                format_when(e["at"]),
                 e["alias"],
                 _version(e["from_version"]),
                 _version(e["to_version"]),

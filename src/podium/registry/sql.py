@@ -9,7 +9,6 @@ gave.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -33,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from podium.access.sql import projects
 from podium.errors import Conflict
 from podium.registry.models import Alias, AliasEvent, ModelVersion, RegisteredModel
-from podium.store.clock import from_ms
+from podium.store.clock import stored_time
 from podium.store.columns import BigId, EpochMillis, Json
 from podium.store.metadata import metadata
 
@@ -105,11 +104,6 @@ alias_events = Table(
 # -- conversions ------------------------------------------------------------------------------
 
 
-def _time(value: int) -> datetime:
-    # Every time column here is NOT NULL, so from_ms never returns None for them.
-    return from_ms(value) or datetime.min
-
-
 def _aliases_by_model(conn: Connection, model_ids: list[int]) -> dict[int, dict[str, int]]:
     found: dict[int, dict[str, int]] = defaultdict(dict)
     if not model_ids:
@@ -130,8 +124,8 @@ def _to_model(row: Any, aliases: dict[str, int]) -> RegisteredModel:
         project=row.project,
         name=row.name,
         description=row.description,
-        created_at=_time(row.created_at),
-        updated_at=_time(row.updated_at),
+        created_at=stored_time(row.created_at),
+        updated_at=stored_time(row.updated_at),
         latest_version=row.latest_version,
         aliases=dict(aliases),
     )
@@ -148,7 +142,7 @@ def _to_version(row: Any, model: str, aliases: list[str]) -> ModelVersion:
         metadata=dict(row._mapping["metadata"]),
         description=row.description,
         model_card=row.model_card,
-        created_at=_time(row.created_at),
+        created_at=stored_time(row.created_at),
         created_by=row.created_by,
         aliases=sorted(aliases),
     )
@@ -163,7 +157,7 @@ def _to_event(row: Any, model: str) -> AliasEvent:
         to_version=row.to_version,
         actor=row.actor,
         reason=row.reason,
-        at=_time(row.at),
+        at=stored_time(row.at),
     )
 
 
@@ -392,7 +386,7 @@ def get_alias(conn: Connection, model_id: int, model: str, alias: str) -> Alias 
         model=model,
         alias=row.alias,
         version=row.version,
-        updated_at=_time(row.updated_at),
+        updated_at=stored_time(row.updated_at),
         updated_by=row.updated_by,
     )
 

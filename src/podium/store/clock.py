@@ -18,6 +18,11 @@ def from_ms(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
+def stored_time(value: int) -> datetime:
+    """An aware UTC datetime for a NOT NULL epoch-milliseconds column."""
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
 def to_ms(value: datetime) -> int:
     """Epoch milliseconds for a datetime (naive datetimes are taken as UTC)."""
     if value.tzinfo is None:

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from podium.access.models import DEFAULT_PROJECT
-from podium.cli.output import print_json, print_table, stdout
+from podium.cli.output import format_when, print_json, print_table, stdout
 from podium.client import Client
 
 app = typer.Typer(
@@ -35,11 +35,6 @@ ErrorOption = typer.Option(None, "--error/--ok", help="Only failed (or only ok) 
 def _filters(**given: Any) -> dict[str, Any]:
     names = {"since": "start_after", "until": "start_before"}
     return {names.get(k, k): v for k, v in given.items() if v is not None}
-
-
-def _when(value: Any) -> str:
-    text = str(value)
-    return text[:23].replace("T", " ") if len(text) >= 19 else text
 
 
 @app.command("list")
@@ -69,7 +64,7 @@ def list_traces(
         (
             [
                 t["trace_id"],
-                _when(t["start_time"]),
+                format_when(t["start_time"], millis=True),
                 escape(t["name"] or "-"),
                 escape(t["model"] or "-"),
                 f"{t['input_tokens']}/{t['output_tokens']}",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -34,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from podium.access.sql import projects
-from podium.store.clock import from_ms
+from podium.store.clock import stored_time
 from podium.store.columns import EpochMillis, Json
 from podium.store.metadata import metadata
 from podium.tracing.models import Span, SpanRecord, TraceFilter, TraceSummary
@@ -248,16 +247,12 @@ def _fold_statement(dialect: str) -> Any:
     return statement
 
 
-def _time(value: int) -> datetime:
-    return from_ms(value) or datetime.min
-
-
 def _summary(row: Any) -> TraceSummary:
     return TraceSummary(
         trace_id=row.trace_id,
         project=row.project,
         name=row.name,
-        start_time=_time(row.start_time),
+        start_time=stored_time(row.start_time),
         duration_ms=max(0.0, row.end_time_ms - row.start_time),
         span_count=row.span_count,
         error=bool(row.error),
@@ -338,7 +333,7 @@ def _span(row: Any) -> Span:
         parent_span_id=row.parent_span_id,
         name=row.name,
         kind=row.kind,
-        start_time=_time(row.start_time),
+        start_time=stored_time(row.start_time),
         duration_ms=row.duration_ms,
         status=row.status,
         status_message=row.status_message,
