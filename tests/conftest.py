@@ -25,7 +25,7 @@ from podium.settings import Settings
 from podium.store.engine import open_database
 from podium.store.migrate import upgrade
 from tests.support.net import free_port, wait_http
-from tests.support.postgres import PostgresServer, pg_bindir
+from tests.support.postgres import PostgresServer, pg_bindir, remove_abandoned_servers
 from tests.support.requirements import missing
 from tests.support.s3 import S3Server
 
@@ -41,6 +41,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     """One PostgreSQL server per test process, with a migrated template database."""
     if pg_bindir() is None:
         missing("PostgreSQL is not installed (apt-get install postgresql)")
+    remove_abandoned_servers("/tmp/podium-pg-*")
     server = PostgresServer(Path(f"/tmp/podium-pg-{uuid.uuid4().hex[:8]}"))
     server.start()
     admin = create_engine(server.url, isolation_level="AUTOCOMMIT")
@@ -64,6 +65,15 @@ def fresh_postgres_database(server: PostgresServer) -> str:
     return server.database_url(name)
 
 
+def drop_postgres_database(server: PostgresServer, url: str) -> None:
+    """Drop a test's database (closing what still holds it), so disk use stays flat."""
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """The metadata database this test runs on."""
@@ -71,12 +81,15 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    """A fresh database URL on ``backend``."""
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database URL on ``backend``, dropped again after the test on PostgreSQL."""
     if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'podium.db'}"
+        yield f"sqlite:///{tmp_path / 'podium.db'}"
+        return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return fresh_postgres_database(server)
+    url = fresh_postgres_database(server)
+    yield url
+    drop_postgres_database(server, url)
 
 
 @pytest.fixture

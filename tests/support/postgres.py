@@ -7,6 +7,7 @@ import glob
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from tests.support.net import free_port
@@ -61,7 +62,9 @@ class PostgresServer:
         )
         opts = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
+            # Tests create and drop hundreds of databases: keep the WAL from growing to GBs.
+            "-c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=64MB -c min_wal_size=32MB"
         )
         self._run(
             str(self.bindir / "pg_ctl"),
@@ -76,8 +79,28 @@ class PostgresServer:
         )
 
     def stop(self) -> None:
+        """Stop the server and delete its folder, so test runs leave no data behind."""
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def database_url(self, name: str) -> str:
         return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def remove_abandoned_servers(pattern: str, min_age_s: float = 600) -> None:
+    """Delete server folders left by killed test runs: old, and their postmaster is gone.
+
+    The age guard keeps a sibling test worker's folder that is still in ``initdb``.
+    """
+    for folder in glob.glob(pattern):
+        path = Path(folder)
+        with contextlib.suppress(OSError):
+            if time.time() - path.stat().st_mtime < min_age_s:
+                continue
+        pid_file = path / "data" / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError):
+            if pid_file.exists():
+                os.kill(int(pid_file.read_text().split()[0]), 0)
+                continue  # still running
+        shutil.rmtree(path, ignore_errors=True)

@@ -14,7 +14,7 @@ import pytest
 from podium.server.app import Services, build
 from podium.settings import Settings
 from podium.tracking.service import TrackingService
-from tests.conftest import BACKENDS, fresh_postgres_database
+from tests.conftest import BACKENDS, drop_postgres_database, fresh_postgres_database
 
 
 @pytest.fixture
@@ -36,3 +36,5 @@ def shared_tracking(
     services = build(Settings(home=home / "home", database_url=url))
     yield services.tracking
     services.close()
+    if request.param != "sqlite":
+        drop_postgres_database(request.getfixturevalue("postgres_server"), url)
