@@ -16,7 +16,11 @@ ALLOWED = {
     "registry": {"store", "access", "tracking"},
     "prompts": {"store", "access"},
     "data": {"store", "access"},
-    "tracing": {"store", "access"},
+    "tracing": {"store", "access", "local_models"},
+    # Local text generation and embeddings: a leaf the gateway, drift and evals load lazily.
+    "local_models": set(),
+    "gateway": {"store", "access", "tracking", "registry", "prompts", "tracing", "local_models"},
+    "evals": {"store", "access", "tracking", "data", "prompts", "tracing", "local_models"},
     "client": set(),
 }
 # Embedded mode is the one sanctioned upward import: the SDK runs the server's app in-process.
