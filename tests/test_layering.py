@@ -15,7 +15,7 @@ ALLOWED = {
     "tracking": {"store", "access"},
     "registry": {"store", "access", "tracking"},
     "prompts": {"store", "access"},
-    "data": {"store", "access"},
+    "data": {"store", "access", "tracing"},
     "tracing": {"store", "access", "local_models"},
     # Local text generation and embeddings: a leaf the gateway, drift and evals load lazily.
     "local_models": set(),

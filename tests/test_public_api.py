@@ -12,12 +12,21 @@ import podium
 def test_public_names_are_pinned() -> None:
     assert sorted(podium.__all__) == [
         "ActiveRun",
+        "ActiveSpan",
         "Client",
         "__version__",
         "active_run",
+        "configure_tracing",
+        "current_span",
         "errors",
+        "flush",
+        "observe",
         "registry",
+        "shutdown_tracing",
+        "span",
         "start_run",
+        "trace",
+        "tracing_stats",
     ]
 
 

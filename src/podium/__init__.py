@@ -14,13 +14,33 @@ libraries load only when embedded mode or the server is used.
 from podium import errors
 from podium._version import __version__
 from podium.client import ActiveRun, Client, active_run, registry, start_run
+from podium.client.tracing import (
+    ActiveSpan,
+    configure_tracing,
+    current_span,
+    flush,
+    observe,
+    shutdown_tracing,
+    span,
+    trace,
+    tracing_stats,
+)
 
 __all__ = [
     "ActiveRun",
+    "ActiveSpan",
     "Client",
     "__version__",
     "active_run",
+    "configure_tracing",
+    "current_span",
     "errors",
+    "flush",
+    "observe",
     "registry",
+    "shutdown_tracing",
+    "span",
     "start_run",
+    "trace",
+    "tracing_stats",
 ]

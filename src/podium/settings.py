@@ -117,6 +117,117 @@ class Settings(BaseSettings):
             "tokens]) used instead of the shipped one; see docs/tracing.md."
         ),
     )
+    trace_retention_days: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Traces older than this many days are deleted by a background job of the server; "
+            "0 keeps them forever."
+        ),
+    )
+    trace_retention_interval_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        description="Minutes between two runs of the trace retention job.",
+    )
+    trace_queue_size: int = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "SDK: spans waiting to be sent; when full (server down or slow) new spans are "
+            "dropped and counted (`podium.tracing_stats()`)."
+        ),
+    )
+    trace_batch_size: int = Field(
+        default=512, ge=1, description="SDK: most spans sent in one OTLP request."
+    )
+    trace_flush_interval: float = Field(
+        default=1.0, gt=0, description="SDK: seconds between two sends of the spans waiting."
+    )
+    drift_permutations: int = Field(
+        default=500,
+        ge=10,
+        le=20_000,
+        description=(
+            "Permutations of a drift check's embedding test (more: finer p-values, slower); "
+            "raised automatically so the smallest p-value can pass the corrected alpha."
+        ),
+    )
+    drift_max_embeddings: int = Field(
+        default=300,
+        ge=10,
+        le=5000,
+        description="Texts per window that a drift check embeds (a random sample beyond this).",
+    )
+    drift_max_spans: int = Field(
+        default=5000,
+        ge=10,
+        description="Spans per window that a drift check reads (a random sample beyond this).",
+    )
+    alert_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between two evaluations of the alert rules by the server.",
+    )
+    webhook_timeout_s: float = Field(
+        default=5.0, gt=0, description="Timeout of one alert webhook delivery attempt."
+    )
+    webhook_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description=(
+            "Retries of a failed alert webhook delivery, with exponential backoff "
+            "(0.5 s, 1 s, 2 s …)."
+        ),
+    )
+    metrics_window_s: int = Field(
+        default=300,
+        gt=0,
+        description="Window of the per-project trace figures exported at `/metrics` (seconds).",
+    )
+    gateway_config: Path | None = Field(
+        default=None,
+        description=(
+            "YAML file of gateway routes (public model name -> deployments) applied on every "
+            "start; see docs/gateway.md."
+        ),
+    )
+    gateway_span_queue: int = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "Gateway request spans waiting to be written to tracing; beyond it spans are dropped "
+            "and counted rather than slowing requests down."
+        ),
+    )
+
+    model_cache: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "podium" / "models",
+        description=(
+            "Folder where local model weights are exported once for fast loading (SmolLM2's "
+            "GGUF becomes a plain Hugging Face folder of about 520 MB); see docs/local-models.md."
+        ),
+    )
+    local_int8: bool = Field(
+        default=False,
+        description=(
+            "Serve the local model with dynamic int8 quantization of its Linear layers "
+            "(smaller and often faster on CPU; answers may differ slightly)."
+        ),
+    )
+    local_threads: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="CPU threads torch uses for local models; 0 keeps torch's default.",
+    )
+    local_max_batch: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Most requests the local model decodes together; more wait for a free slot.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

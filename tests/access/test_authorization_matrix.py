@@ -28,7 +28,9 @@ from podium.access.authz import SESSION_COOKIE, Permission
 from podium.access.models import Role
 from podium.access.policy import AUTHENTICATED, POLICY, PUBLIC, SERVER_ADMIN
 from podium.access.sql import api_keys
+from podium.gateway.models import RouteSpec
 from podium.server.app import Services, create_app
+from podium.tracing.alerts import RuleSpec
 from podium.tracking.models import MetricPoint
 from tests.access.conftest import PASSWORD, Team, bearer
 from tests.support.routes import RouteInfo, api_routes
@@ -55,6 +57,9 @@ class Objects:
     experiment_id: int
     spare_key_id: int
     trace_id: str = ""
+    job_id: str = ""
+    rule_id: str = ""
+    eval_id: str = ""
 
 
 def _objects(services: Services, team: Team) -> Objects:
@@ -74,7 +79,42 @@ def _objects(services: Services, team: Team) -> Objects:
     experiment_id = tracking.get_run(run.id).experiment_id
     trace = new_trace_id()
     services.tracing.ingest("alpha", otlp_request(span(trace, new_span_id())))
-    return Objects(run.id, other.id, experiment_id, spare.id, trace_id=trace.hex())
+    services.gateway.service.put_route(
+        "alpha",
+        "chat",
+        RouteSpec.model_validate(
+            {"deployments": [{"name": "a", "model": "m", "base_url": "http://127.0.0.1:9/v1"}]}
+        ),
+        actor="root",
+    )
+    job = services.data.start_clean("alpha", "d", [{"name": "normalise"}])
+    rule = services.alerts.create_rule(
+        "alpha", RuleSpec("r", "request_count", 300, ">", 1.0), actor="root"
+    )
+    return Objects(
+        run.id,
+        other.id,
+        experiment_id,
+        spare.id,
+        trace_id=trace.hex(),
+        job_id=job.id,
+        rule_id=str(rule.id),
+        eval_id=_eval_experiment(services),
+    )
+
+
+def _eval_experiment(services: Services) -> str:
+    """An eval experiment in alpha (its id is a run id)."""
+    found, _ = services.evals.start_experiment(
+        "alpha",
+        suite="s",
+        target="t",
+        target_hash="a" * 64,
+        dataset="d",
+        dataset_version=1,
+        scorers={"exact_match": True},
+    )
+    return found.id
 
 
 def _callers(services: Services, team: Team) -> list[Caller]:
@@ -117,6 +157,10 @@ def _path(info: RouteInfo, objects: Objects) -> str:
         "alias": "production",
         "label": "production",
         "trace_id": objects.trace_id,
+        "job_id": objects.job_id,
+        "rule_id": objects.rule_id,
+        "eval_id": objects.eval_id,
+        "request_hash": "a" * 64,
     }
     path = info.path
     if path.startswith("/api/v1/projects/"):
@@ -127,6 +171,9 @@ def _path(info: RouteInfo, objects: Objects) -> str:
         values["name"] = "p"
     elif "/datasets/" in path:
         values["name"] = "d"
+    elif "/gateway/" in path:
+        values["name"] = "chat"
+        values["scope"] = "project"
     values["key"] = "loss" if "/metrics/" in path else "t"
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)
 

@@ -6,14 +6,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from podium.cli.main import app
 from tests.conftest import LiveServer
+from tests.tracing.support import genai_attrs, new_span_id, new_trace_id, request, span
 
 pytestmark = pytest.mark.slow
 
@@ -116,3 +119,82 @@ def test_user_mistakes_exit_2_with_one_line(live_server: LiveServer, tmp_path: P
     result = _podium(live_server, "show", "missing")
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+
+
+def test_clean_jobs_language_expression_and_import_traces(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        json.dumps({"input": "The river report comes out next week, said the committee."})
+        + "\n"
+        + json.dumps({"input": "Der Bericht über die Flüsse erscheint nächste Woche."})
+        + "\n"
+        + json.dumps({"input": "The spam offer of the week is here for you now.", "src": "spam"})
+        + "\n"
+    )
+    _run(live_server, "import", "qa", str(rows), "-p", "team")
+    out = _run(
+        live_server,
+        "clean",
+        "qa",
+        "-s",
+        "language:keep=[en, fr],field=lang",
+        "-s",
+        "filter:expression=metadata.src != 'spam' and len(input) > 10",
+        "-p",
+        "team",
+    )
+    assert "pipeline on qa: v1 → v2" in out
+    assert "created qa v2: 1 rows" in out
+    shown = json.loads(_run(live_server, "show", "qa", "-v", "2", "-p", "team", "--json"))
+    assert shown["rows"][0]["metadata"] == {"lang": "en"}
+    assert shown["steps"][1]["params"] == {
+        "min_chars": 0,
+        "max_chars": 10**12,
+        "min_words": 0,
+        "max_words": 10**12,
+        "max_repetition": 1.0,
+        "repetition_ngram": 3,
+        "expression": "metadata.src != 'spam' and len(input) > 10",
+    }
+
+    started = json.loads(
+        _run(live_server, "clean", "qa", "-s", "normalise", "--no-wait", "-p", "team", "--json")
+    )
+    assert (started["dataset"], started["source_version"]) == ("qa", 2)
+    job: dict[str, Any] = {}
+    for _ in range(300):
+        job = json.loads(_run(live_server, "job", started["id"], "--json"))
+        if job["state"] != "running":
+            break
+        time.sleep(0.1)
+    assert (job["state"], job["version"]["version"]) == ("succeeded", 3)
+    assert "succeeded (100%)" in _run(live_server, "job", started["id"])
+
+    trace = new_trace_id()
+    body = request(
+        span(
+            trace,
+            new_span_id(),
+            attrs=genai_attrs(
+                "gpt-4o", **{"gen_ai.prompt": "What is 2+2?", "gen_ai.completion": "4"}
+            ),
+        )
+    ).SerializeToString()
+    reply = httpx.post(
+        live_server.url + "/otlp/v1/traces",
+        content=body,
+        headers={"Content-Type": "application/x-protobuf", "X-Podium-Project": "team"},
+    )
+    assert reply.status_code == 200
+    out = _run(live_server, "import-traces", "--name", "prod", "--model", "gpt-4o", "-p", "team")
+    assert out.strip() == "imported prod v1: 1 rows from traces"
+    shown = json.loads(_run(live_server, "show", "prod", "-v", "1", "-p", "team", "--json"))
+    assert (shown["rows"][0]["input"], shown["rows"][0]["expected"]) == ("What is 2+2?", "4")
+    assert shown["rows"][0]["metadata"]["trace_id"] == trace.hex()
+    result = _podium(
+        live_server, "import-traces", "--name", "prod", "--model", "nope", "-p", "team"
+    )
+    assert result.returncode == 2
+    assert "no trace of project 'team' matches" in result.stderr

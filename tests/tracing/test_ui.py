@@ -62,3 +62,40 @@ def test_pages_show_errors_not_500s(http: httpx.Client) -> None:
     bad_time = http.get("/traces", params={"start_after": "yesterday"})
     assert bad_time.status_code == 422
     assert http.get("/traces", params={"project": "empty"}).status_code == 200
+
+
+def test_tags_scores_and_keyset_paging_on_the_pages(http: httpx.Client) -> None:
+    tagged = new_trace_id()
+    _ingest(http, span(tagged, new_span_id(), name="tagged-one", attrs={"podium.tags": "vip"}))
+    plain = [
+        span(new_trace_id(), new_span_id(), name=f"plain-{i}", start_ms=10 + i) for i in range(51)
+    ]
+    _ingest(http, *plain)
+    reply = http.post(
+        f"/api/v1/traces/{tagged.hex()}/scores",
+        json={"name": "helpful", "value": 0.75, "comment": "<b>nice</b>"},
+    )
+    assert reply.status_code == 201
+    only_vip = http.get("/traces", params={"tag": "vip"})
+    assert "tagged-one" in only_vip.text
+    assert "plain-0" not in only_vip.text
+    assert '<span class="badge tag">vip</span>' in only_vip.text
+    assert "tagged-one" in http.get("/traces", params={"min_score": "0.5"}).text
+    assert "tagged-one" not in http.get("/traces", params={"min_score": "0.8"}).text
+
+    first = http.get("/traces")
+    assert "plain-50" in first.text
+    assert "tagged-one" not in first.text  # the oldest of 52, on page two
+    marker = 'rel="next"'
+    assert marker in first.text
+    href = first.text.split(marker)[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    assert "cursor=" in href
+    second = http.get(href.replace("&amp;", "&"))
+    assert "tagged-one" in second.text
+    assert "plain-50" not in second.text
+
+    detail = http.get(f"/traces/{tagged.hex()}")
+    assert 'data-score="helpful"' in detail.text
+    assert "0.75" in detail.text
+    assert "&lt;b&gt;nice&lt;/b&gt;" in detail.text
+    assert http.get("/traces", params={"cursor": "bad"}).status_code == 422

@@ -37,6 +37,17 @@ POLICY: dict[str, dict[str, Role]] = {
     "tracing": {
         "read": Role.VIEWER,  # traces, spans, stats
         "write": Role.EDITOR,  # ingest spans (OTLP)
+        "alert": Role.EDITOR,  # create, delete and evaluate alert rules (monitoring)
+        "delete": Role.ADMIN,  # prune a project's old traces
+    },
+    "evals": {
+        "read": Role.VIEWER,  # eval experiments, items, comparisons, cached judge answers
+        "write": Role.EDITOR,  # report experiments and item results, cache judge answers
+        "label": Role.ADMIN,  # move an experiment label (production: the CI gate's baseline)
+    },
+    "gateway": {
+        "invoke": Role.VIEWER,  # call /v1 (chat, completions, embeddings, models); read routes
+        "manage": Role.EDITOR,  # put/delete routes, move canaries, set limits and budgets
     },
     "audit": {
         "read": Role.ADMIN,  # browse the project's audit log

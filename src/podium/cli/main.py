@@ -10,9 +10,12 @@ from podium.cli.db import app as db_app
 from podium.cli.output import run_cli
 from podium.cli.server import server
 from podium.data.cli import app as data_app
+from podium.evals.cli import app as eval_app
+from podium.gateway.cli import app as gateway_app
 from podium.prompts.cli import app as prompts_app
 from podium.registry.cli import app as models_app
 from podium.tracing.cli import app as traces_app
+from podium.tracing.monitoring_cli import alerts_app, drift_app
 from podium.tracking.cli import app as runs_app
 
 app = typer.Typer(
@@ -29,6 +32,10 @@ app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(data_app, name="data")
 app.add_typer(traces_app, name="traces")
+app.add_typer(eval_app, name="eval")
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(drift_app, name="drift")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(projects_app, name="projects")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")

@@ -55,7 +55,8 @@ def print_table(
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("-" if cell is None else str(cell) for cell in row))
-    stdout.print(table)
+    # A console per table reads the terminal width (COLUMNS) as it is now, not at import.
+    Console(soft_wrap=True).print(table)
 
 
 def fail(message: str, code: int = USER_ERROR_EXIT) -> None:

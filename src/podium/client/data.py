@@ -15,7 +15,8 @@ chunks. Only the standard library and httpx, so ``import podium`` stays light.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
@@ -136,6 +137,81 @@ def clean(
     body = {"project": project, "version": version, "steps": steps, "message": message}
     result: dict[str, Any] = client.post(dataset_path(name, "clean"), body)
     return result
+
+
+def import_traces(
+    client: Client,
+    name: str,
+    *,
+    project: str = "default",
+    message: str = "",
+    **filters: Any,
+) -> dict[str, Any]:
+    """Import ``project``'s traces as dataset ``name``'s next version; the version JSON.
+
+    ``filters``: ``since``/``until`` (ISO 8601 text or datetimes), ``model``, ``prompt_name``,
+    ``prompt_version``, ``tags``, ``score_name``, ``min_score``, ``max_score``, ``errors``,
+    ``spans`` (``root`` or ``llm``) and ``limit``; None values are left out.
+    """
+    body: dict[str, Any] = {"project": project, "message": message}
+    for key, value in filters.items():
+        if value is None:
+            continue
+        body[key] = value.isoformat() if hasattr(value, "isoformat") else value
+    version: dict[str, Any] = client.post(dataset_path(name, "import-traces"), body)
+    return version
+
+
+def start_clean(
+    client: Client,
+    name: str,
+    steps: list[dict[str, Any]],
+    *,
+    version: int | None = None,
+    project: str = "default",
+    message: str = "",
+) -> dict[str, Any]:
+    """Start the quality pipeline in the background; the job JSON (``id``, ``state``,
+    ``steps`` with their progress). Follow it with ``wait_for_job``."""
+    body = {"project": project, "version": version, "steps": steps, "message": message}
+    job: dict[str, Any] = client.post(dataset_path(name, "clean"), body, params={"wait": "false"})
+    return job
+
+
+def get_job(client: Client, job_id: str) -> dict[str, Any]:
+    """A pipeline job's current state and progress."""
+    job: dict[str, Any] = client.get("/datasets/jobs/" + quote(job_id, safe=""))
+    return job
+
+
+def wait_for_job(
+    client: Client,
+    job_id: str,
+    *,
+    poll: float = 0.5,
+    timeout: float | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Poll a pipeline job until it ends; the finished job (``version`` and ``reports`` set).
+
+    ``on_progress`` hears every polled state. A failed job raises its error as the
+    ``podium.errors`` class of its status; ``ServiceUnavailable`` after ``timeout`` seconds.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        job = get_job(client, job_id)
+        if on_progress is not None:
+            on_progress(job)
+        if job["state"] == "succeeded":
+            return job
+        if job["state"] == "failed":
+            raise errors.from_problem(job["error_status"] or 500, {"detail": job["error"]})
+        if deadline is not None and time.monotonic() > deadline:
+            raise errors.ServiceUnavailable(
+                f"pipeline job {job_id} is still running after {timeout:g} s; check it with "
+                f"`podium data job {job_id}`"
+            )
+        time.sleep(poll)
 
 
 def _chunks(stream: IO[bytes], size: int = 1024 * 1024) -> Iterator[bytes]:

@@ -15,7 +15,14 @@ from typing import Any
 import typer
 import yaml
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from podium.access.models import DEFAULT_PROJECT
 from podium.cli.output import format_when, print_json, print_table, stdout
@@ -65,6 +72,64 @@ def import_file(
     stdout.print(
         f"{verb} {escape(name)} v{version['version']}: {version['row_count']} rows "
         f"(sha256 {version['sha256'][:12]})",
+        highlight=False,
+    )
+
+
+@app.command("import-traces")
+def import_traces(
+    name: str = typer.Option(..., "--name", "-n", help="Dataset to import into."),
+    since: str | None = typer.Option(
+        None, "--since", help="Traces started at or after this (ISO 8601, e.g. 2026-01-31)."
+    ),
+    until: str | None = typer.Option(None, "--until", help="Traces started before this."),
+    model: str | None = typer.Option(None, "--model", help="Only traces of this model."),
+    prompt: str | None = typer.Option(None, "--prompt", help="Only traces of this prompt."),
+    prompt_version: int | None = typer.Option(
+        None, "--prompt-version", min=1, help="Only this version of --prompt."
+    ),
+    tags: list[str] = typer.Option([], "--tag", help="Only traces with this tag (repeatable)."),
+    score_name: str | None = typer.Option(None, "--score", help="The score --min/--max apply to."),
+    min_score: float | None = typer.Option(None, "--min-score", help="Lowest score kept."),
+    max_score: float | None = typer.Option(None, "--max-score", help="Highest score kept."),
+    errors: bool | None = typer.Option(
+        None, "--errors/--no-errors", help="Only failed traces, or only good ones."
+    ),
+    spans: str = typer.Option(
+        "root", "--spans", help="root: one row per trace; llm: one row per model call."
+    ),
+    limit: int = typer.Option(10_000, "--limit", min=1, max=1_000_000, help="Most rows."),
+    message: str = typer.Option("", "--message", "-m", help="What this version is."),
+    project: str = ProjectOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Import the project's traces (input, output, trace id, model, prompt, scores) as the
+    dataset's next version."""
+    with Client() as client:
+        version = sdk.import_traces(
+            client,
+            name,
+            project=project,
+            message=message,
+            since=since,
+            until=until,
+            model=model,
+            prompt_name=prompt,
+            prompt_version=prompt_version,
+            tags=tags or None,
+            score_name=score_name,
+            min_score=min_score,
+            max_score=max_score,
+            errors=errors,
+            spans=spans,
+            limit=limit,
+        )
+    if as_json:
+        print_json(version)
+        return
+    verb = "imported" if version.get("created", True) else "unchanged, same rows as"
+    stdout.print(
+        f"{verb} {escape(name)} v{version['version']}: {version['row_count']} rows from traces",
         highlight=False,
     )
 
@@ -201,18 +266,52 @@ def export(
 
 
 def _step_flag(text: str) -> dict[str, Any]:
-    """``near_dedup:threshold=0.8,ngram=3`` as ``{"name": ..., "params": {...}}``."""
+    """``near_dedup:threshold=0.8,ngram=3`` as ``{"name": ..., "params": {...}}``.
+
+    Values are YAML (``keep=[en, fr]`` is a list); commas inside brackets, parentheses or
+    quotes do not split, and an ``expression`` is taken verbatim.
+    """
     name, _, rest = text.partition(":")
     params: dict[str, Any] = {}
-    for pair in filter(None, rest.split(",")):
+    for pair in filter(None, _split_top_level(rest)):
         key, sep, value = pair.partition("=")
         if not sep:
             raise InvalidInput(
                 f"--step {text!r}: write parameters as key=value, e.g. near_dedup:threshold=0.8",
                 field="step",
             )
-        params[key.strip()] = yaml.safe_load(value)
+        key = key.strip()
+        if key == "expression":
+            params[key] = value.strip()
+            continue
+        try:
+            params[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            params[key] = value.strip()
     return {"name": name.strip(), "params": params}
+
+
+def _split_top_level(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets, parentheses and quotes."""
+    parts: list[str] = []
+    depth = 0
+    quote: str | None = None
+    start = 0
+    for index, char in enumerate(text):
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char in "[({":
+            depth += 1
+        elif char in "])}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
 
 
 def _pipeline_file(path: Path) -> list[dict[str, Any]]:
@@ -243,28 +342,110 @@ def clean(
     ),
     version: int | None = typer.Option(None, "--version", "-v", min=1, help="Source version."),
     message: str = typer.Option("", "--message", "-m", help="What this version is."),
+    wait: bool = typer.Option(
+        True,
+        "--wait/--no-wait",
+        help="Follow the job with a progress bar (default), or print its id and return.",
+    ),
     project: str = ProjectOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Run the quality pipeline over a version; the result becomes the next version."""
+    """Run the quality pipeline over a version; the result becomes the next version.
+
+    The pipeline runs as a job on the server; the progress bar follows its steps.
+    """
     spec = _pipeline_file(pipeline) if pipeline is not None else []
     spec += [_step_flag(text) for text in steps]
-    body = {"project": project, "version": version, "steps": spec, "message": message}
-    with (
-        Client() as client,
-        Progress(
+    with Client() as client:
+        if not wait and client.url is None:
+            raise InvalidInput(
+                "--no-wait needs a server (set PODIUM_URL): without one the pipeline runs inside "
+                "this command and would stop with it",
+                field="wait",
+            )
+        job = sdk.start_clean(client, name, spec, version=version, project=project, message=message)
+        if not wait:
+            if as_json:
+                print_json(job)
+                return
+            stdout.print(
+                f"started job {job['id']} on {escape(name)} v{job['source_version']}; follow it "
+                f"with `podium data job {job['id']}`",
+                highlight=False,
+            )
+            return
+        with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TimeElapsedColumn(),
             transient=True,
             disable=as_json,
-        ) as progress,
-    ):
-        progress.add_task(f"running {len(spec)} steps on {name}", total=None)
-        result = client.post(sdk.dataset_path(name, "clean"), body)
+        ) as progress:
+            task = progress.add_task(f"{name}: starting", total=len(job["steps"]))
+
+            def show(state: dict[str, Any]) -> None:
+                running = [s for s in state["steps"] if s["state"] == "running"]
+                done = sum(1 for s in state["steps"] if s["state"] == "done")
+                label = f"{name}: {state['state']}"
+                if running:
+                    step = running[0]
+                    label = (
+                        f"{name}: {step['name']}, {step['rows_done'] or 0:,} of "
+                        f"{step['rows_in']:,} rows"
+                    )
+                progress.update(task, completed=done, description=label)
+
+            finished = sdk.wait_for_job(client, job["id"], poll=0.2, on_progress=show)
+    result = {"version": finished["version"], "reports": finished["reports"]}
     if as_json:
         print_json(result)
         return
+    _print_result(name, result)
+
+
+@app.command("job")
+def job(
+    job_id: str = typer.Argument(..., help="The job id printed by `podium data clean --no-wait`."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show a pipeline job: its state, each step's progress, and its result once done."""
+    with Client() as client:
+        found = sdk.get_job(client, job_id)
+    if as_json:
+        print_json(found)
+        return
+    stdout.print(
+        f"job {found['id']} on {escape(found['dataset'])} v{found['source_version']}: "
+        f"{found['state']} ({found['progress']:.0%})",
+        highlight=False,
+    )
+    print_table(
+        None,
+        ["step", "state", "rows done", "rows in", "rows out"],
+        (
+            [
+                s["name"],
+                s["state"],
+                _count(s["rows_done"]),
+                _count(s["rows_in"]),
+                _count(s["rows_out"]),
+            ]
+            for s in found["steps"]
+        ),
+    )
+    if found["error"]:
+        stdout.print(f"error: {escape(found['error'])}", highlight=False)
+    if found["version"] is not None:
+        _print_result(found["dataset"], found)
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _print_result(name: str, result: dict[str, Any]) -> None:
     created = result["version"]
     print_table(
         f"pipeline on {name}: v{created['parents'][0]} → v{created['version']}",

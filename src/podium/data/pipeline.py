@@ -9,14 +9,22 @@ own factory to the same mapping.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from podium.data.steps.base import PipelineStep, StepFactory, StepReport
+from podium.data.steps.base import (
+    PipelineStep,
+    RowProgress,
+    StepFactory,
+    StepOutcome,
+    StepReport,
+)
 from podium.data.steps.dedup import ExactDedup
 from podium.data.steps.filters import Filter
+from podium.data.steps.language import LanguageFilter
 from podium.data.steps.minhash import NearDedup
 from podium.data.steps.normalise import Normalise
 from podium.data.steps.pii import Pii
@@ -28,10 +36,22 @@ STEPS: dict[str, StepFactory] = {
     "exact_dedup": ExactDedup,
     "near_dedup": NearDedup,
     "filter": Filter,
+    "language": LanguageFilter,
     "split": Split,
     "pii": Pii,
 }
 MAX_STEPS = 50
+
+
+class PipelineProgress(Protocol):
+    """Told when each step starts (with its rows in), how many rows it has done (row-by-row
+    steps), and when it finishes (with its report)."""
+
+    def started(self, index: int, rows_in: int) -> None: ...
+
+    def rows(self, index: int, done: int) -> None: ...
+
+    def finished(self, index: int, report: StepReport) -> None: ...
 
 
 def parse_pipeline(spec: Sequence[Mapping[str, Any]]) -> list[PipelineStep]:
@@ -62,14 +82,36 @@ def parse_pipeline(spec: Sequence[Mapping[str, Any]]) -> list[PipelineStep]:
 def run_pipeline(
     table: pa.Table,
     steps: Sequence[PipelineStep],
-    progress: Callable[[int, str], None] | None = None,
+    progress: PipelineProgress | None = None,
 ) -> tuple[pa.Table, list[StepReport]]:
-    """Apply ``steps`` in order; the final table and each step's report."""
+    """Apply ``steps`` in order; the final table and each step's report.
+
+    ``progress`` (when given) hears when each step starts, its rows done (for steps whose
+    ``apply`` takes ``rows``), and when it finishes.
+    """
     reports = []
     for index, step in enumerate(steps):
         if progress is not None:
-            progress(index, step.name)
-        outcome = step.apply(table)
+            progress.started(index, table.num_rows)
+        if progress is not None and _takes_rows(step):
+            with_rows = cast(Callable[[pa.Table, RowProgress], StepOutcome], step.apply)
+            outcome = with_rows(table, _rows_of(progress, index))
+        else:
+            outcome = step.apply(table)
         table = outcome.table
         reports.append(outcome.report)
+        if progress is not None:
+            progress.finished(index, outcome.report)
     return table, reports
+
+
+def _rows_of(progress: PipelineProgress, index: int) -> Callable[[int], None]:
+    return lambda done: progress.rows(index, done)
+
+
+def _takes_rows(step: PipelineStep) -> bool:
+    # Steps written before row progress existed take only the table; they still run.
+    try:
+        return "rows" in inspect.signature(step.apply).parameters
+    except (TypeError, ValueError):
+        return False

@@ -7,9 +7,14 @@ immutable: no route changes one.
 - ``PUT /datasets/{name}/content?format=jsonl|csv|parquet|chat`` streams the request body to a
   spooled temp file, then imports it as the next version (creating the dataset). Its path ends
   in ``/content`` so the JSON body-size limit skips it.
+- ``POST /datasets/{name}/import-traces`` imports the project's traces (filtered) as the next
+  version: input, output as expected, trace id, model, prompt and scores in metadata.
 - ``GET /datasets/{name}/content?version=&format=`` streams a version back in any format.
 - ``POST /datasets/{name}/clean`` runs the quality pipeline (``{project, version, steps}``)
-  and records the result as the next version with its lineage.
+  and records the result as the next version with its lineage; with ``?wait=false`` it starts
+  a background job instead (202) whose progress ``GET /datasets/jobs/{job_id}`` reads.
+- ``GET /datasets/{name}/lineage`` is the lineage graph: versions as nodes, edges labelled by
+  the steps that made each version from its parent.
 - ``GET /datasets/{name}/rows`` pages through a version's rows (with ``search``);
   ``GET /datasets/{name}/diff?base=&other=`` compares two versions by their row hashes.
 
@@ -25,25 +30,31 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from podium.access.auth import current_actor
-from podium.access.authz import Permission, from_body, from_query
+from podium.access.authz import Permission, from_body, from_path, from_query
 from podium.access.models import DEFAULT_PROJECT
-from podium.data.models import Dataset, DatasetVersion, Row, VersionDiff
+from podium.data.models import CleanJob, Dataset, DatasetVersion, Row, TraceImport, VersionDiff
 from podium.data.schemas import (
     ChangedRowPublic,
     CleanRequest,
     CleanResult,
     DatasetPublic,
     DiffPublic,
+    JobPublic,
+    JobStepPublic,
+    LineageEdgePublic,
+    LineagePublic,
     RowPublic,
     StepPublic,
     StepReportPublic,
+    TraceImportRequest,
     VersionPublic,
 )
 from podium.data.service import DataService
 from podium.store.blobs import CHUNK_SIZE
+from podium.store.clock import to_ms
 from podium.wire import Page, page_of
 
 _SPOOL_MAX_MEMORY = 8 * CHUNK_SIZE
@@ -119,6 +130,27 @@ def diff_public(found: VersionDiff) -> DiffPublic:
     )
 
 
+def job_public(found: CleanJob) -> JobPublic:
+    """The wire form of a pipeline job."""
+    done = sum(1 for step in found.steps if step.state == "done")
+    return JobPublic(
+        id=found.id,
+        project=found.project,
+        dataset=found.dataset,
+        source_version=found.source_version,
+        state=found.state,
+        progress=1.0 if found.state == "succeeded" else done / max(1, len(found.steps)),
+        steps=[JobStepPublic.model_validate(s, from_attributes=True) for s in found.steps],
+        created_at=found.created_at,
+        finished_at=found.finished_at,
+        created_by=found.created_by,
+        version=version_public(found.result) if found.result is not None else None,
+        reports=[StepReportPublic.model_validate(r, from_attributes=True) for r in found.reports],
+        error=found.error,
+        error_status=found.error_status,
+    )
+
+
 def build_router(data: DataService) -> APIRouter:
     """The datasets router, bound to its service."""
     router = APIRouter(prefix="/datasets", tags=["data"])
@@ -182,6 +214,36 @@ def build_router(data: DataService) -> APIRouter:
             response.status_code = status.HTTP_200_OK
         return version_public(found)
 
+    @router.post(
+        "/{name}/import-traces",
+        status_code=status.HTTP_201_CREATED,
+        response_model=VersionPublic,
+        dependencies=clean,
+    )
+    def import_traces(
+        name: str, body: TraceImportRequest, actor: Actor, response: Response
+    ) -> VersionPublic:
+        """Import the project's traces matching the filters as the next version: 201, or 200
+        with ``created: false`` when the rows equal the latest version's. 422 when none match."""
+        query = TraceImport(
+            since=to_ms(body.since) if body.since else None,
+            until=to_ms(body.until) if body.until else None,
+            model=body.model,
+            prompt_name=body.prompt_name,
+            prompt_version=body.prompt_version,
+            tags=tuple(body.tags),
+            score_name=body.score_name,
+            min_score=body.min_score,
+            max_score=body.max_score,
+            errors=body.errors,
+            spans=body.spans,
+            limit=body.limit,
+        )
+        found = data.import_traces(body.project, name, query, message=body.message, actor=actor)
+        if not found.created:
+            response.status_code = status.HTTP_200_OK
+        return version_public(found)
+
     @router.get(
         "/{name}/content",
         response_class=StreamingResponse,
@@ -217,6 +279,24 @@ def build_router(data: DataService) -> APIRouter:
         """One version with its sha256, row count, schema and lineage."""
         return version_public(data.get_version(project, name, version))
 
+    @router.get("/{name}/lineage", response_model=LineagePublic, dependencies=read)
+    def get_lineage(name: str, project: ProjectParam = DEFAULT_PROJECT) -> LineagePublic:
+        """The lineage graph: every version as a node, parent → child edges with their steps."""
+        found = data.lineage(project, name)
+        return LineagePublic(
+            dataset=found.dataset,
+            project=found.project,
+            nodes=[version_public(v) for v in found.nodes],
+            edges=[
+                LineageEdgePublic(
+                    parent=e.parent,
+                    child=e.child,
+                    steps=[StepPublic(name=s.name, params=s.params) for s in e.steps],
+                )
+                for e in found.edges
+            ],
+        )
+
     @router.get("/{name}/rows", response_model=Page[RowPublic], dependencies=read)
     def list_rows(
         name: str,
@@ -249,22 +329,57 @@ def build_router(data: DataService) -> APIRouter:
         "/{name}/clean",
         status_code=status.HTTP_201_CREATED,
         response_model=CleanResult,
+        responses={202: {"model": JobPublic, "description": "With wait=false: the job."}},
         dependencies=clean,
     )
-    def clean_version(name: str, body: CleanRequest, actor: Actor) -> CleanResult:
-        """Run the quality pipeline over a version; the result is the next version."""
+    def clean_version(
+        name: str,
+        body: CleanRequest,
+        actor: Actor,
+        wait: Annotated[
+            bool,
+            Query(description="false: start a background job and answer 202 with it at once."),
+        ] = True,
+    ) -> CleanResult | JSONResponse:
+        """Run the quality pipeline over a version; the result is the next version (201), or
+        with ``wait=false`` the job running it (202, its URL in ``Location``)."""
+        spec = [step.model_dump() for step in body.steps]
+        if not wait:
+            job = data.start_clean(
+                body.project,
+                name,
+                spec,
+                version=body.version,
+                message=body.message,
+                actor=actor,
+            )
+            return JSONResponse(
+                job_public(job).model_dump(mode="json"),
+                status_code=status.HTTP_202_ACCEPTED,
+                headers={"Location": f"/api/v1/datasets/jobs/{job.id}"},
+            )
         created, reports = data.clean(
-            body.project,
-            name,
-            [step.model_dump() for step in body.steps],
-            version=body.version,
-            message=body.message,
-            actor=actor,
+            body.project, name, spec, version=body.version, message=body.message, actor=actor
         )
         return CleanResult(
             version=version_public(created),
             reports=[StepReportPublic.model_validate(r, from_attributes=True) for r in reports],
         )
+
+    # Registered after the dataset routes so that a dataset named "jobs" keeps its
+    # sub-resources (/datasets/jobs/rows …): only an id no dataset route takes lands here.
+    @router.get(
+        "/jobs/{job_id}",
+        response_model=JobPublic,
+        dependencies=[
+            Depends(Permission("data", "read", project=from_path("job_id", data.job_project)))
+        ],
+    )
+    def get_job(
+        job_id: Annotated[str, Path(max_length=64, description="The job's id.")],
+    ) -> JobPublic:
+        """A pipeline job's progress per step and, once finished, its version and reports."""
+        return job_public(data.get_job(job_id))
 
     return router
 

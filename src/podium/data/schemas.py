@@ -13,10 +13,15 @@ __all__ = [
     "CleanResult",
     "DatasetPublic",
     "DiffPublic",
+    "JobPublic",
+    "JobStepPublic",
+    "LineageEdgePublic",
+    "LineagePublic",
     "RowPublic",
     "StepPublic",
     "StepReportPublic",
     "StepSpec",
+    "TraceImportRequest",
     "VersionPublic",
 ]
 
@@ -132,3 +137,86 @@ class CleanResult(BaseModel):
 
     version: VersionPublic
     reports: list[StepReportPublic]
+
+
+class JobStepPublic(BaseModel):
+    """One step of a pipeline job: ``pending``, ``running`` or ``done``, with its rows."""
+
+    name: str
+    state: str
+    rows_in: int | None
+    rows_out: int | None
+    rows_done: int | None = Field(
+        description="Rows done so far, for steps that work row by row (normalise, filter, "
+        "language, pii); every row once the step is done."
+    )
+
+
+class JobPublic(BaseModel):
+    """A background pipeline job (``POST .../clean?wait=false``).
+
+    ``state`` is ``running``, ``succeeded`` or ``failed``; ``progress`` is the share of steps
+    done (0 to 1). Once it succeeded, ``version`` is the new version and ``reports`` the step
+    reports; once it failed, ``error`` says why (``error_status`` is the HTTP status the same
+    error would have had).
+    """
+
+    id: str
+    project: str
+    dataset: str
+    source_version: int
+    state: str
+    progress: float
+    steps: list[JobStepPublic]
+    created_at: datetime
+    finished_at: datetime | None
+    created_by: str | None
+    version: VersionPublic | None
+    reports: list[StepReportPublic]
+    error: str | None
+    error_status: int | None
+
+
+class LineageEdgePublic(BaseModel):
+    """Version ``child`` was made from version ``parent`` by ``steps``."""
+
+    parent: int
+    child: int
+    steps: list[StepPublic]
+
+
+class LineagePublic(BaseModel):
+    """A dataset's lineage graph: its versions (nodes) and "made from" edges."""
+
+    dataset: str
+    project: str
+    nodes: list[VersionPublic]
+    edges: list[LineageEdgePublic]
+
+
+class TraceImportRequest(BaseModel):
+    """Body of ``POST /api/v1/datasets/{name}/import-traces``: which traces of ``project``
+    become the dataset's next version. Every filter is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str = Field(default="default", min_length=1, max_length=200)
+    since: datetime | None = Field(default=None, description="Traces started at or after this.")
+    until: datetime | None = Field(default=None, description="Traces started before this.")
+    model: str | None = Field(default=None, max_length=200)
+    prompt_name: str | None = Field(default=None, max_length=200)
+    prompt_version: int | None = Field(default=None, ge=1)
+    tags: list[str] = Field(default_factory=list, max_length=20, description="Every one of them.")
+    score_name: str | None = Field(default=None, max_length=200)
+    min_score: float | None = None
+    max_score: float | None = None
+    errors: bool | None = Field(
+        default=None, description="true: only failed traces; false: only good ones."
+    )
+    spans: str = Field(
+        default="root",
+        pattern="^(root|llm)$",
+        description="root: one row per trace; llm: one row per model call.",
+    )
+    limit: int = Field(default=10_000, ge=1, le=1_000_000, description="Most rows.")
+    message: str = Field(default="", max_length=10_000)

@@ -10,15 +10,19 @@ version returns that version with ``created=False``.
 Diffs read only the ``row_hash`` and ``key_hash`` columns of both versions; rows whose hash is
 in only one version are added or removed, unless a row with the same ``input`` (key) is on the
 other side, which makes the pair "changed". Only the row groups holding examples are read whole.
+
+The quality pipeline runs either in the caller's thread (``clean``) or as a background job
+(``start_clean``, progress in ``get_job``; see ``podium.data.jobs``). ``import_traces`` reads
+the tracing part's traces through its service (see ``podium.data.from_traces``).
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import IO, Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -28,24 +32,34 @@ from sqlalchemy import Connection
 
 from podium.access.service import ProjectService, check_name
 from podium.data import formats, sql
+from podium.data.from_traces import TraceWalk, trace_records
+from podium.data.jobs import JobRegistry
+from podium.data.lineage import build_lineage
 from podium.data.models import (
     IMPORT_STEP,
     ROW_COLUMNS,
+    TRACE_SPANS,
+    TRACES_STEP,
     ChangedRow,
+    CleanJob,
     Dataset,
     DatasetVersion,
+    Lineage,
     Row,
     Step,
+    TraceImport,
     VersionDiff,
 )
-from podium.data.pipeline import parse_pipeline, run_pipeline
-from podium.data.steps.base import StepReport
+from podium.data.pipeline import PipelineProgress, parse_pipeline, run_pipeline
+from podium.data.steps.base import PipelineStep, StepReport
 from podium.errors import InvalidInput, NotFound
 from podium.store.blobs import BlobStore
 from podium.store.clock import from_ms, now_ms
 from podium.store.engine import Database
+from podium.tracing.service import TracingService
 
 MAX_EXAMPLES = 50
+MAX_LINEAGE_VERSIONS = 10_000
 
 
 def _check_project(project: str) -> None:
@@ -58,10 +72,19 @@ def _check_project(project: str) -> None:
 class DataService:
     """Datasets, immutable Parquet versions, imports, exports, row pages and diffs."""
 
-    def __init__(self, db: Database, blobs: BlobStore, projects: ProjectService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        projects: ProjectService,
+        tracing: TracingService | None = None,
+    ) -> None:
         self._db = db
+        self._tracing = tracing
         self._blobs = blobs
         self._projects = projects
+        # Background pipeline jobs of this process (in memory: see podium.data.jobs).
+        self._jobs = JobRegistry()
 
     # -- datasets -----------------------------------------------------------------------------
 
@@ -101,15 +124,75 @@ class DataService:
         _check_project(project)
         check_name("dataset", name)
         formats.check_format(fmt)
-        with tempfile.TemporaryFile() as parquet:
-            rows = formats.write_parquet(
-                formats.batched(formats.read_records(stream, fmt)), parquet
+        return self._store_import(
+            project,
+            name,
+            formats.read_records(stream, fmt),
+            Step(IMPORT_STEP, {"format": fmt}),
+            f"the {fmt} upload has no rows; a dataset version needs at least one row",
+            message=message,
+            description=description,
+            actor=actor,
+        )
+
+    def import_traces(
+        self,
+        project: str,
+        name: str,
+        query: TraceImport,
+        *,
+        message: str = "",
+        actor: str | None = None,
+    ) -> DatasetVersion:
+        """Import ``project``'s traces matching ``query`` as the dataset's next version.
+
+        One row per trace (or per model call, ``spans="llm"``): input, output as expected, and
+        where it came from in metadata (see ``podium.data.from_traces``). ``InvalidInput``
+        when no trace matches (nothing is stored then).
+        """
+        _check_project(project)
+        check_name("dataset", name)
+        if self._tracing is None:
+            raise InvalidInput("this server was built without tracing", field="project")
+        if query.spans not in TRACE_SPANS:
+            raise InvalidInput(
+                f"spans must be one of {', '.join(TRACE_SPANS)}, not {query.spans!r}",
+                field="spans",
             )
+        walk = TraceWalk()
+        params: dict[str, Any] = {k: v for k, v in asdict(query).items() if v not in (None, ())}
+        params["tags"] = list(query.tags)
+        version = self._store_import(
+            project,
+            name,
+            trace_records(self._tracing, project, query, walk),
+            Step(TRACES_STEP, params),
+            f"no trace of project {project!r} matches; widen the filters (--since, --model …) "
+            "or check that traces arrive with `podium traces list`",
+            message=message,
+            description="",
+            actor=actor,
+        )
+        return version
+
+    def _store_import(
+        self,
+        project: str,
+        name: str,
+        records: Iterable[formats.Record],
+        step: Step,
+        empty: str,
+        *,
+        message: str,
+        description: str,
+        actor: str | None,
+    ) -> DatasetVersion:
+        """Write ``records`` as Parquet, store the blob, then record the next version (or
+        return the latest, ``created=False``, when the content is the same)."""
+        with tempfile.TemporaryFile() as parquet:
+            rows = formats.write_parquet(formats.batched(records), parquet)
             if rows == 0:
-                raise InvalidInput(
-                    f"the {fmt} upload has no rows; a dataset version needs at least one row",
-                    field="body",
-                )
+                raise InvalidInput(empty, field="body")
             parquet.seek(0)
             info = self._blobs.put(parquet)
         owner = self._projects.ensure(project)
@@ -136,7 +219,7 @@ class DataService:
                 created_at=from_ms(now) or dataset.created_at,
                 created_by=actor,
                 parents=[],
-                steps=[Step(IMPORT_STEP, {"format": fmt})],
+                steps=[step],
             )
             sql.insert_version(conn, dataset.id, version, now)
             return version
@@ -154,6 +237,13 @@ class DataService:
         with self._db.read() as conn:
             dataset = self._dataset(conn, project, name)
             return self._version(conn, dataset, version)
+
+    def lineage(self, project: str, name: str) -> Lineage:
+        """The dataset's lineage graph: every version (up to 10,000) and its "made from" edges."""
+        with self._db.read() as conn:
+            dataset = self._dataset(conn, project, name)
+            versions = sql.list_versions(conn, dataset, 0, MAX_LINEAGE_VERSIONS)
+        return build_lineage(dataset.name, dataset.project, versions)
 
     def rows(
         self,
@@ -266,9 +356,54 @@ class DataService:
         """
         pipeline = parse_pipeline(steps)
         source = self.get_version(project, name, version)
+        return self._run_clean(pipeline, source, message, actor, None)
+
+    def start_clean(
+        self,
+        project: str,
+        name: str,
+        steps: Sequence[Mapping[str, Any]],
+        *,
+        version: int | None = None,
+        message: str = "",
+        actor: str | None = None,
+    ) -> CleanJob:
+        """Start ``clean`` in the background and return its job at once.
+
+        The steps and the source version are checked first (``InvalidInput``, ``NotFound``);
+        errors while running end up in the job's ``error``.
+        """
+        pipeline = parse_pipeline(steps)
+        source = self.get_version(project, name, version)
+        return self._jobs.start(
+            project=source.project,
+            dataset=source.dataset,
+            source_version=source.version,
+            steps=[step.name for step in pipeline],
+            actor=actor,
+            work=lambda progress: self._run_clean(pipeline, source, message, actor, progress),
+        )
+
+    def get_job(self, job_id: str) -> CleanJob:
+        """A pipeline job's progress and, once finished, its result; ``NotFound``."""
+        return self._jobs.get(job_id)
+
+    def job_project(self, job_id: str) -> str:
+        """The project of a pipeline job (for permission checks); ``NotFound``."""
+        return self._jobs.get(job_id).project
+
+    def _run_clean(
+        self,
+        pipeline: list[PipelineStep],
+        source: DatasetVersion,
+        message: str,
+        actor: str | None,
+        progress: PipelineProgress | None,
+    ) -> tuple[DatasetVersion, list[StepReport]]:
+        project, name = source.project, source.dataset
         with self._open(source) as local:
             table = pq.read_table(local, columns=list(ROW_COLUMNS))
-        result, reports = run_pipeline(table, pipeline)
+        result, reports = run_pipeline(table, pipeline, progress)
         if result.num_rows == 0:
             raise InvalidInput(
                 "the pipeline removed every row; loosen its filters (a version needs a row)",

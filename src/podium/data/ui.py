@@ -1,23 +1,23 @@
 """Web pages of the data part: the dataset list, one dataset (versions, lineage and a page of a
-version's rows with search), and the diff of two versions.
+version's rows with search), the diff of two versions, and a pipeline job's progress.
 
-The lineage is drawn as a nested list: each version under the version it was made from, with
-the steps that made it. Every page needs only ``data:read``; they are GET pages with no forms
-that change anything.
+The lineage is an SVG drawn on the server from ``podium.data.lineage.layout``: versions left to
+right, each linking to its page, edges labelled by the steps that made a version from its
+parent. A job page polls its own progress fragment with htmx every second until the job ends.
+Every page needs only ``data:read``; they are GET pages with no forms that change anything.
 """
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from podium.access.authz import Permission, from_query
+from podium.access.authz import Permission, from_path, from_query
 from podium.access.models import DEFAULT_PROJECT
-from podium.data.models import DatasetVersion
+from podium.data.lineage import NODE_HEIGHT, NODE_WIDTH, build_lineage, layout
 from podium.data.service import DataService
 from podium.errors import NotFound, PodiumError
 from podium.pages import error_page
@@ -26,25 +26,11 @@ PAGE_SIZE = 50
 MAX_VERSIONS = 500
 
 
-def lineage_tree(versions: list[DatasetVersion]) -> list[dict[str, Any]]:
-    """Versions as a forest: each node ``{version, children}`` under its first parent."""
-    nodes: dict[int, dict[str, Any]] = {
-        v.version: {"version": v, "children": []} for v in sorted(versions, key=lambda v: v.version)
-    }
-    roots = []
-    for number, node in nodes.items():
-        parents = [p for p in node["version"].parents if p in nodes and p != number]
-        if parents:
-            nodes[parents[0]]["children"].append(node)
-        else:
-            roots.append(node)
-    return roots
-
-
 def build_router(service: DataService, templates: Jinja2Templates) -> APIRouter:
     """The dataset pages, bound to ``service`` and the shared ``templates``."""
     read = Permission("data", "read", project=from_query())
-    router = APIRouter(include_in_schema=False, dependencies=[Depends(read)])
+    router = APIRouter(include_in_schema=False)
+    by_query = [Depends(read)]
 
     def error(request: Request, exc: PodiumError, project: str) -> HTMLResponse:
         if exc.status >= 500:
@@ -58,7 +44,7 @@ def build_router(service: DataService, templates: Jinja2Templates) -> APIRouter:
             back_label="Back to the datasets",
         )
 
-    @router.get("/datasets", response_class=HTMLResponse)
+    @router.get("/datasets", response_class=HTMLResponse, dependencies=by_query)
     def datasets_page(request: Request) -> HTMLResponse:
         project = request.query_params.get("project") or DEFAULT_PROJECT
         offset = _int(request.query_params.get("offset"), 0)
@@ -78,7 +64,7 @@ def build_router(service: DataService, templates: Jinja2Templates) -> APIRouter:
         }
         return templates.TemplateResponse(request, "data/datasets.html", context)
 
-    @router.get("/datasets/{name}", response_class=HTMLResponse)
+    @router.get("/datasets/{name}", response_class=HTMLResponse, dependencies=by_query)
     def dataset_page(request: Request, name: str) -> HTMLResponse:
         project = request.query_params.get("project") or DEFAULT_PROJECT
         offset = _int(request.query_params.get("offset"), 0)
@@ -109,7 +95,9 @@ def build_router(service: DataService, templates: Jinja2Templates) -> APIRouter:
             "project": project,
             "dataset": dataset,
             "versions": versions,
-            "tree": lineage_tree(versions),
+            "graph": layout(build_lineage(dataset.name, dataset.project, versions)),
+            "node_width": NODE_WIDTH,
+            "node_height": NODE_HEIGHT,
             "current": current,
             "rows": rows[:PAGE_SIZE],
             "search": search,
@@ -124,7 +112,7 @@ def build_router(service: DataService, templates: Jinja2Templates) -> APIRouter:
         }
         return templates.TemplateResponse(request, "data/dataset.html", context)
 
-    @router.get("/datasets/{name}/diff", response_class=HTMLResponse)
+    @router.get("/datasets/{name}/diff", response_class=HTMLResponse, dependencies=by_query)
     def diff_page(request: Request, name: str) -> HTMLResponse:
         project = request.query_params.get("project") or DEFAULT_PROJECT
         try:
@@ -136,6 +124,21 @@ def build_router(service: DataService, templates: Jinja2Templates) -> APIRouter:
             return error(request, exc, project)
         context = {"project": project, "dataset": dataset, "diff": diff}
         return templates.TemplateResponse(request, "data/diff.html", context)
+
+    job_read = Permission("data", "read", project=from_path("job_id", service.job_project))
+
+    # After the dataset pages, so a dataset named "jobs" keeps /datasets/jobs/diff.
+    @router.get(
+        "/datasets/jobs/{job_id}", response_class=HTMLResponse, dependencies=[Depends(job_read)]
+    )
+    def job_page(request: Request, job_id: str) -> HTMLResponse:
+        try:
+            job = service.get_job(job_id)
+        except PodiumError as exc:
+            return error(request, exc, DEFAULT_PROJECT)
+        # htmx asks for the progress fragment alone; a plain visit gets the whole page.
+        page = "data/job_progress.html" if request.headers.get("HX-Request") else "data/job.html"
+        return templates.TemplateResponse(request, page, {"project": job.project, "job": job})
 
     return router
 

@@ -7,6 +7,7 @@ each part's REST router under ``/api/v1``, its web pages under ``/``, and the op
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,15 @@ from podium.access.service import AccessService, ProjectService
 from podium.data import routes as data_routes
 from podium.data import ui as data_ui
 from podium.data.service import DataService
+from podium.evals import routes as evals_routes
+from podium.evals import ui as evals_ui
+from podium.evals.service import EvalService
+from podium.gateway import routes as gateway_routes
+from podium.gateway import serving as gateway_serving
+from podium.gateway import ui as gateway_ui
+from podium.gateway.dispatch import Gateway
+from podium.gateway.recorder import SpanRecorder
+from podium.gateway.service import GatewayService
 from podium.prompts import routes as prompts_routes
 from podium.prompts import ui as prompts_ui
 from podium.prompts.service import PromptService
@@ -36,10 +46,17 @@ from podium.settings import Settings
 from podium.store.blobs import BlobStore, open_blob_store
 from podium.store.engine import Database, open_database
 from podium.store.migrate import upgrade
+from podium.tracing import monitoring_routes, monitoring_ui
 from podium.tracing import routes as tracing_routes
 from podium.tracing import ui as tracing_ui
+from podium.tracing.alerts_service import AlertEvaluator, AlertService
+from podium.tracing.drift import DriftDetector
+from podium.tracing.monitoring_metrics import TraceFiguresCollector
+from podium.tracing.monitoring_service import MonitoringService
 from podium.tracing.pricing import PriceTable
+from podium.tracing.retention import RetentionJob
 from podium.tracing.service import TracingService
+from podium.tracing.webhooks import WebhookSender
 from podium.tracking import routes as tracking_routes
 from podium.tracking import ui as tracking_ui
 from podium.tracking.service import TrackingService
@@ -65,9 +82,19 @@ class Services:
     prompts: PromptService
     data: DataService
     tracing: TracingService
+    evals: EvalService
+    gateway: Gateway
+    monitoring: MonitoringService
+    alerts: AlertService
+    alert_evaluator: AlertEvaluator
+    trace_retention: RetentionJob | None = None
 
     def close(self) -> None:
         """Release database connections."""
+        self.alert_evaluator.stop()
+        if self.trace_retention is not None:
+            self.trace_retention.stop()
+        self.gateway.close()
         self.db.dispose()
 
 
@@ -91,7 +118,8 @@ def build(settings: Settings) -> Services:
     tracking = TrackingService(db, blobs, projects)
     registry = RegistryService(db, blobs, projects, tracking)
     prompts = PromptService(db, projects)
-    data = DataService(db, blobs, projects)
+    tracing = TracingService(db, projects, _prices(settings))
+    data = DataService(db, blobs, projects, tracing)
     services = Services(
         settings,
         db,
@@ -103,7 +131,15 @@ def build(settings: Settings) -> Services:
         registry,
         prompts,
         data,
-        tracing=TracingService(db, projects, _prices(settings)),
+        tracing=tracing,
+        evals=EvalService(db, projects, tracking),
+        gateway=_gateway(settings, db, projects, prompts),
+        **_monitoring(settings, db, projects),
+    )
+    services.trace_retention = RetentionJob(
+        services.tracing,
+        settings.trace_retention_days,
+        settings.trace_retention_interval_minutes * 60,
     )
     if settings.seed_demo:
         from podium.server.demo import seed_demo
@@ -130,6 +166,9 @@ def create_app(services: Services) -> FastAPI:
         services.access, require_auth=not is_loopback(services.settings.host)
     )
     problems.install(app)
+    # OpenAI-compatible /v1 (outside the versioned REST API), errors in OpenAI's format; first,
+    # so the hot path matches its route before walking the whole route table.
+    gateway_serving.install(app, services.gateway)
 
     for router in (
         health.build_router(services.db),
@@ -137,11 +176,24 @@ def create_app(services: Services) -> FastAPI:
         tracking_routes.build_router(services.tracking),
         registry_routes.build_router(services.registry),
         prompts_routes.build_router(services.prompts),
+        # Before the tracing routes, so /traces/timeseries is not read as a trace id.
+        monitoring_routes.build_router(services.monitoring),
+        monitoring_routes.build_alerts_router(services.alerts),
         tracing_routes.build_router(services.tracing),
         data_routes.build_router(services.data),
+        evals_routes.build_router(services.evals),
+        gateway_routes.build_router(services.gateway),
     ):
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     app.include_router(observability.build_router(metrics_registry))
+    metrics_registry.register(
+        TraceFiguresCollector(
+            services.monitoring, services.alerts, services.settings.metrics_window_s
+        )
+    )
+    monitoring_routes.install_evaluator(app, services.alert_evaluator)
+    if services.trace_retention is not None:
+        tracing_routes.install_retention(app, services.trace_retention)
     # OTLP exporters post to <endpoint>/v1/traces, outside the versioned REST API.
     app.include_router(
         tracing_routes.build_otlp_router(services.tracing, services.settings.max_body_bytes)
@@ -161,7 +213,12 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(registry_ui.build_router(services.registry, templates))
     app.include_router(prompts_ui.build_router(services.prompts, templates))
     app.include_router(data_ui.build_router(services.data, templates))
+    app.include_router(  # before the trace pages: /traces/dashboard is not a trace id
+        monitoring_ui.build_router(services.monitoring, services.alerts, templates)
+    )
     app.include_router(tracing_ui.build_router(services.tracing, templates))
+    app.include_router(evals_ui.build_router(services.evals, templates))
+    app.include_router(gateway_ui.build_router(services.gateway, templates))
     web.mount_static(app)
 
     app.add_middleware(
@@ -177,6 +234,39 @@ def create_app(services: Services) -> FastAPI:
 def _prices(settings: Settings) -> PriceTable:
     """The trace price table: ``PODIUM_PRICES_FILE`` when set, else the shipped one."""
     return PriceTable.load(settings.prices_file) if settings.prices_file else PriceTable.load()
+
+
+def _gateway(
+    settings: Settings, db: Database, projects: ProjectService, prompts: PromptService
+) -> Gateway:
+    """The serving path, with the routes of ``PODIUM_GATEWAY_CONFIG`` applied."""
+    service = GatewayService(db, projects, AuditLog(db))
+    if settings.gateway_config is not None:
+        try:
+            service.apply_file(settings.gateway_config, actor="config")
+        except Exception:
+            db.dispose()  # the server will not start; leave no connections behind
+            raise
+    recorder = SpanRecorder(db, projects, capacity=settings.gateway_span_queue)
+    # Upstream API keys are read from the variables the routes name, here at the entry point.
+    return Gateway(
+        service, prompts, _prices(settings), recorder, environ=os.environ, settings=settings
+    )
+
+
+def _monitoring(settings: Settings, db: Database, projects: ProjectService) -> dict[str, Any]:
+    """Dashboards, drift and alerting: the ``monitoring``, ``alerts`` and ``alert_evaluator``."""
+    detector = DriftDetector(
+        permutations=settings.drift_permutations, max_embeddings=settings.drift_max_embeddings
+    )
+    monitoring = MonitoringService(db, projects, detector, drift_max_spans=settings.drift_max_spans)
+    webhooks = WebhookSender(timeout_s=settings.webhook_timeout_s, retries=settings.webhook_retries)
+    alerts = AlertService(db, projects, monitoring, webhooks)
+    return {
+        "monitoring": monitoring,
+        "alerts": alerts,
+        "alert_evaluator": AlertEvaluator(alerts, settings.alert_interval_s),
+    }
 
 
 def is_loopback(host: str) -> bool:

@@ -50,6 +50,9 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Prompts", "/prompts"),
     NavItem("Datasets", "/datasets"),
     NavItem("Traces", "/traces"),
+    NavItem("Monitoring", "/traces/dashboard"),  # dashboard, drift and alerts
+    NavItem("Evals", "/evals"),
+    NavItem("Gateway", "/gateway"),
     NavItem("Audit", "/audit"),
 )
 
@@ -63,6 +66,8 @@ TEMPLATE_PACKAGES: tuple[str, ...] = (
     "podium.prompts",
     "podium.data",
     "podium.tracing",
+    "podium.evals",
+    "podium.gateway",
 )
 
 

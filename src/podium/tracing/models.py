@@ -6,9 +6,14 @@ and ``TraceSummary`` are what queries return; ``StatsBucket`` is one bucket of t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from podium.errors import InvalidInput
+
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class SpanRecord:
     prompt_version: int | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    tags: tuple[str, ...] = ()
 
     @property
     def error(self) -> bool:
@@ -95,6 +101,44 @@ class TraceSummary:
     user_id: str | None
     prompt_name: str | None
     prompt_version: int | None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TraceScore:
+    """A score given to a trace: a named number, who gave it, and why."""
+
+    id: int
+    trace_id: str
+    name: str
+    value: float
+    source: str
+    comment: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TraceCursor:
+    """Where a keyset page of the trace list starts: after this (start time, trace id)."""
+
+    start_time: int  # epoch ms
+    trace_id: str
+
+    def encode(self) -> str:
+        """The opaque text clients pass back as ``cursor``."""
+        return f"{self.start_time}-{self.trace_id}"
+
+    @classmethod
+    def decode(cls, text: str) -> TraceCursor:
+        """Parse ``encode``'s text; ``InvalidInput`` naming the fix when it does not parse."""
+        start, _, trace_id = text.partition("-")
+        if not (start.isdigit() and len(start) < 16 and _TRACE_ID.fullmatch(trace_id)):
+            raise InvalidInput(
+                f"cursor {text[:100]!r} is not a cursor; pass back a next_cursor of the list "
+                "unchanged",
+                field="cursor",
+            )
+        return cls(int(start), trace_id)
 
 
 @dataclass(frozen=True)
@@ -111,14 +155,19 @@ class TraceFilter:
     min_cost_usd: float | None = None
     prompt_name: str | None = None
     prompt_version: int | None = None
+    tags: tuple[str, ...] = ()  # every one of them
+    score_name: str | None = None  # the score min/max apply to (any score when None)
+    min_score: float | None = None
+    max_score: float | None = None
 
 
 @dataclass(frozen=True)
 class TraceDetail:
-    """A trace with all its spans (ordered by start time)."""
+    """A trace with all its spans (ordered by start time) and its scores (oldest first)."""
 
     summary: TraceSummary
     spans: list[Span]
+    scores: list[TraceScore] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

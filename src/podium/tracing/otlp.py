@@ -14,7 +14,10 @@ Two attribute vocabularies are read:
 * OpenInference: ``llm.model_name``, ``llm.provider``, ``llm.token_count.prompt`` /
   ``completion``, ``input.value``, ``output.value``, ``session.id``, ``user.id``.
 
-Podium's own ``podium.prompt.name`` / ``podium.prompt.version`` link a span to a prompt version.
+Podium's own ``podium.prompt.name`` / ``podium.prompt.version`` link a span to a prompt version,
+and ``podium.tags`` (or OpenInference ``tag.tags``) tag its trace. A span with a model and
+input/output text but no token counts gets counts estimated by ``tokens`` (and the attribute
+``podium.tokens_estimated=true``), so it is priced too.
 Every attribute is also kept as JSON, so nothing the instrumentation sent is lost.
 """
 
@@ -35,6 +38,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from podium.errors import InvalidInput, PayloadTooLarge
+from podium.tracing import tokens
 from podium.tracing.models import SpanRecord
 from podium.tracing.pricing import PriceTable
 
@@ -312,6 +316,12 @@ def map_span(
     )
     if scope:
         attrs.setdefault("otel.scope.name", scope)
+    if model and input_tokens is None and output_tokens is None and (input_text or output_text):
+        # The provider reported no usage: count the text ourselves and say so.
+        input_tokens = tokens.count_tokens(input_text) if input_text else None
+        output_tokens = tokens.count_tokens(output_text) if output_text else None
+        if input_tokens is not None or output_tokens is not None:
+            attrs["podium.tokens_estimated"] = True
     return SpanRecord(
         trace_id=trace_id,
         span_id=span_id,
@@ -337,7 +347,20 @@ def map_span(
         prompt_version=_int(attrs.get("podium.prompt.version")),
         attributes={**attrs, "resource": resource} if resource else attrs,
         events=events,
+        tags=_tags(_first(attrs, "podium.tags", "tag.tags")),
     )
+
+
+MAX_TAGS = 50
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    """Tags from a list attribute (or one comma-separated string), cleaned and deduplicated."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else str(value).split(",")
+    found = {str(item).strip()[:200] for item in items if item is not None}
+    return tuple(sorted(t for t in found if t))[:MAX_TAGS]
 
 
 def _short(value: Any) -> str | None:

@@ -6,25 +6,41 @@ it (``OTEL_EXPORTER_OTLP_ENDPOINT=http://host:5005/otlp``). Its project comes fr
 given); an API key scoped to one project ingests into that project. Ingest is data plane, so it
 is not written to the audit log.
 
-Permissions: ``tracing:write`` to ingest, ``tracing:read`` for everything else.
+The trace list pages by offset or, faster for deep pages, by keyset (``cursor``/``next_cursor``
+on ``(start_time, trace_id)``).
+
+Permissions: ``tracing:write`` to ingest and to score a trace, ``tracing:delete`` to prune old
+traces, ``tracing:read`` for everything else.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from podium.access.authz import Permission, from_query
 from podium.access.models import DEFAULT_PROJECT
-from podium.store.clock import to_ms
+from podium.store.clock import now_ms, to_ms
 from podium.tracing import otlp
-from podium.tracing.models import TraceFilter
-from podium.tracing.schemas import StatsBucketPublic, TraceDetailPublic, TracePublic
+from podium.tracing.models import TraceCursor, TraceFilter
+from podium.tracing.retention import RetentionJob
+from podium.tracing.schemas import (
+    PrunePublic,
+    PruneRequest,
+    ScoreCreate,
+    ScorePublic,
+    StatsBucketPublic,
+    TraceDetailPublic,
+    TracePage,
+    TracePublic,
+)
 from podium.tracing.service import IngestResult, TracingService
-from podium.wire import PROBLEM_RESPONSES, Page, Problem, page_of
+from podium.wire import PROBLEM_RESPONSES, Problem
 
 PROJECT_HEADER = "x-podium-project"
 
@@ -63,6 +79,10 @@ def _filters(
     min_cost_usd: float | None,
     prompt: str | None,
     prompt_version: int | None,
+    tag: list[str] | None = None,
+    score_name: str | None = None,
+    min_score: float | None = None,
+    max_score: float | None = None,
 ) -> TraceFilter:
     return TraceFilter(
         start_after=to_ms(start_after) if start_after else None,
@@ -75,6 +95,10 @@ def _filters(
         min_cost_usd=min_cost_usd,
         prompt_name=prompt,
         prompt_version=prompt_version,
+        tags=tuple(tag or ()),
+        score_name=score_name,
+        min_score=min_score,
+        max_score=max_score,
     )
 
 
@@ -97,6 +121,19 @@ class _FilterQuery:
         min_cost_usd: Annotated[float | None, Query(ge=0)] = None,
         prompt: Annotated[str | None, Query(max_length=200, description="Prompt name.")] = None,
         prompt_version: Annotated[int | None, Query(ge=1)] = None,
+        tag: Annotated[
+            list[str] | None,
+            Query(max_length=20, description="Traces with this tag (repeat: with every one)."),
+        ] = None,
+        score_name: Annotated[
+            str | None, Query(max_length=200, description="The score min/max_score apply to.")
+        ] = None,
+        min_score: Annotated[
+            float | None, Query(allow_inf_nan=False, description="A score at least this.")
+        ] = None,
+        max_score: Annotated[
+            float | None, Query(allow_inf_nan=False, description="A score at most this.")
+        ] = None,
     ) -> None:
         self.value = _filters(
             start_after,
@@ -109,6 +146,10 @@ class _FilterQuery:
             min_cost_usd,
             prompt,
             prompt_version,
+            tag,
+            score_name,
+            min_score,
+            max_score,
         )
 
 
@@ -119,17 +160,51 @@ def build_router(tracing: TracingService) -> APIRouter:
     """The ``/api/v1/traces`` query router, bound to its service."""
     router = APIRouter(prefix="/traces", tags=["tracing"])
     read = [Depends(Permission("tracing", "read", project=from_query()))]
+    write = [Depends(Permission("tracing", "write", project=from_query()))]
+    delete = [Depends(Permission("tracing", "delete", project=from_query()))]
 
-    @router.get("", response_model=Page[TracePublic], dependencies=read)
+    @router.get("", response_model=TracePage, dependencies=read)
     def list_traces(
         filters: Filters,
         project: ProjectParam = DEFAULT_PROJECT,
         offset: Offset = 0,
         limit: Limit = 100,
-    ) -> Page[TracePublic]:
+        cursor: Annotated[
+            str | None,
+            Query(max_length=100, description="Continue after this next_cursor (keyset paging)."),
+        ] = None,
+    ) -> TracePage:
         """The project's traces matching the filters, newest first."""
-        found = tracing.list_traces(project, filters.value, offset, limit + 1)
-        return page_of([TracePublic.of(t) for t in found], offset, limit)
+        after = TraceCursor.decode(cursor) if cursor is not None else None
+        found = tracing.list_traces(project, filters.value, offset, limit + 1, after)
+        items = found[:limit]
+        more = len(found) > limit
+        return TracePage(
+            items=[TracePublic.of(t) for t in items],
+            next_offset=offset + limit if more and after is None else None,
+            next_cursor=TraceCursor(to_ms(items[-1].start_time), items[-1].trace_id).encode()
+            if more
+            else None,
+        )
+
+    @router.post("/prune", response_model=PrunePublic, dependencies=delete)
+    def prune_traces(body: PruneRequest, project: ProjectParam = DEFAULT_PROJECT) -> PrunePublic:
+        """Delete the project's traces that started more than ``older_than_days`` ago."""
+        cutoff = now_ms() - round(body.older_than_days * 86_400_000)
+        result = tracing.prune(cutoff, project=project)
+        return PrunePublic(traces=result.traces, spans=result.spans)
+
+    @router.post(
+        "/{trace_id}/scores", response_model=ScorePublic, status_code=201, dependencies=write
+    )
+    def add_score(
+        trace_id: TraceIdParam, body: ScoreCreate, project: ProjectParam = DEFAULT_PROJECT
+    ) -> ScorePublic:
+        """Give the trace a score (a named number, with who gave it and an optional comment)."""
+        score = tracing.add_score(
+            project, trace_id, body.name, body.value, source=body.source, comment=body.comment
+        )
+        return ScorePublic.of(score)
 
     @router.get("/stats", response_model=list[StatsBucketPublic], dependencies=read)
     def trace_stats(
@@ -152,6 +227,22 @@ def build_router(tracing: TracingService) -> APIRouter:
         return TraceDetailPublic.of_detail(tracing.get_trace(project, trace_id))
 
     return router
+
+
+def install_retention(app: FastAPI, job: RetentionJob) -> None:
+    """Run the retention ``job`` while ``app`` serves: started at startup, stopped at shutdown."""
+    original = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(inner: Any) -> AsyncIterator[Any]:
+        job.start()
+        try:
+            async with original(inner) as state:
+                yield state
+        finally:
+            await run_in_threadpool(job.stop)
+
+    app.router.lifespan_context = lifespan
 
 
 def build_otlp_router(tracing: TracingService, max_body_bytes: int) -> APIRouter:

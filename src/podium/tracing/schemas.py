@@ -5,11 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from podium.tracing.models import StatsBucket, TraceDetail, TraceSummary
+from podium.tracing.models import StatsBucket, TraceDetail, TraceScore, TraceSummary
 
-__all__ = ["SpanNode", "StatsBucketPublic", "TraceDetailPublic", "TracePublic"]
+__all__ = [
+    "PrunePublic",
+    "PruneRequest",
+    "ScoreCreate",
+    "ScorePublic",
+    "SpanNode",
+    "StatsBucketPublic",
+    "TraceDetailPublic",
+    "TracePage",
+    "TracePublic",
+]
 
 
 class TracePublic(BaseModel):
@@ -30,6 +40,7 @@ class TracePublic(BaseModel):
     user_id: str | None
     prompt_name: str | None
     prompt_version: int | None
+    tags: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(cls, trace: TraceSummary) -> TracePublic:
@@ -66,10 +77,69 @@ class SpanNode(BaseModel):
     children: list[SpanNode] = Field(default_factory=list)
 
 
+class TracePage(BaseModel):
+    """A page of the trace list.
+
+    ``next_cursor`` (pass it back as ``cursor``) continues after the last item and stays fast
+    however deep the page; ``next_offset`` is the older offset paging (null with ``cursor``).
+    Both are null on the last page.
+    """
+
+    items: list[TracePublic]
+    next_offset: int | None = None
+    next_cursor: str | None = None
+
+
+class ScoreCreate(BaseModel):
+    """A score to give a trace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="What is scored, e.g. 'helpful'.")
+    value: float = Field(allow_inf_nan=False, description="The score, any finite number.")
+    source: str = Field(
+        default="api", min_length=1, max_length=50, description="Who scored: api, human, eval…"
+    )
+    comment: str | None = Field(default=None, max_length=10_000)
+
+
+class PruneRequest(BaseModel):
+    """Which traces a prune deletes: those started more than ``older_than_days`` ago."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    older_than_days: float = Field(gt=0, le=100_000, allow_inf_nan=False)
+
+
+class PrunePublic(BaseModel):
+    """What a prune deleted."""
+
+    traces: int
+    spans: int
+
+
+class ScorePublic(BaseModel):
+    """A score of a trace."""
+
+    id: int
+    trace_id: str
+    name: str
+    value: float
+    source: str
+    comment: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, score: TraceScore) -> ScorePublic:
+        """The wire shape of a score."""
+        return cls.model_validate(score, from_attributes=True)
+
+
 class TraceDetailPublic(TracePublic):
     """A trace with its spans as a tree: ``spans`` holds the roots (and orphans)."""
 
     spans: list[SpanNode]
+    scores: list[ScorePublic] = Field(default_factory=list)
 
     @classmethod
     def of_detail(cls, detail: TraceDetail) -> TraceDetailPublic:
@@ -86,7 +156,8 @@ class TraceDetailPublic(TracePublic):
                 attached[span.span_id] = parent_id
                 nodes[parent_id].children.append(nodes[span.span_id])
         base = TracePublic.of(detail.summary).model_dump()
-        return cls(**base, spans=roots)
+        scores = [ScorePublic.of(s) for s in detail.scores]
+        return cls(**base, spans=roots, scores=scores)
 
 
 class StatsBucketPublic(BaseModel):

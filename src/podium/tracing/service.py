@@ -1,4 +1,4 @@
-"""Use cases of tracing: ingest OTLP batches, list and read traces, aggregate stats.
+"""Use cases of tracing: ingest OTLP batches, list, read and score traces, stats, pruning.
 
 Raises ``podium.errors``; knows nothing of HTTP. Ingest maps a decoded OTLP request to span
 records and stores them in one write transaction that commits before the caller answers, so an
@@ -7,6 +7,7 @@ acknowledged span is never lost; re-sent spans are ignored (idempotent on trace 
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -17,15 +18,32 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from podium.access.models import Project
 from podium.access.service import ProjectService
 from podium.errors import InvalidInput, NotFound
-from podium.store.clock import from_ms
+from podium.store.clock import from_ms, now_ms
 from podium.store.engine import Database
 from podium.tracing import otlp, sql
-from podium.tracing.models import StatsBucket, TraceDetail, TraceFilter, TraceSummary, percentile
+from podium.tracing.models import (
+    StatsBucket,
+    TraceCursor,
+    TraceDetail,
+    TraceFilter,
+    TraceScore,
+    TraceSummary,
+    percentile,
+)
 from podium.tracing.pricing import PriceTable
 
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 MIN_BUCKET_S = 1
 MAX_BUCKETS = 10_000
+PRUNE_BATCH = 500  # traces deleted per transaction
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What a prune deleted."""
+
+    traces: int
+    spans: int
 
 
 @dataclass(frozen=True)
@@ -66,30 +84,83 @@ class TracingService:
             return None
 
     def list_traces(
-        self, project: str, filters: TraceFilter, offset: int, limit: int
+        self,
+        project: str,
+        filters: TraceFilter,
+        offset: int,
+        limit: int,
+        after: TraceCursor | None = None,
     ) -> list[TraceSummary]:
-        """Traces of ``project`` matching ``filters``, newest first (``limit`` of them)."""
+        """Traces of ``project`` matching ``filters``, newest first (``limit`` of them).
+
+        ``after`` continues a keyset page after that trace (see ``TraceCursor``).
+        """
         owner = self._project_or_none(project)
         if owner is None:
             return []
         with self._db.read() as conn:
-            return sql.list_traces(conn, owner.id, filters, offset, limit)
+            return sql.list_traces(conn, owner.id, filters, offset, limit, after)
+
+    def add_score(
+        self,
+        project: str,
+        trace_id: str,
+        name: str,
+        value: float,
+        *,
+        source: str = "api",
+        comment: str | None = None,
+    ) -> TraceScore:
+        """Score a trace; ``NotFound`` when the project has no such trace."""
+        trace_id = _checked_trace_id(trace_id)
+        if not math.isfinite(value):
+            raise InvalidInput("a score must be a finite number", field="value")
+        owner = self._projects.by_name(project)
+        with self._db.write() as conn:
+            if sql.find_trace(conn, owner.id, trace_id) is None:
+                raise _trace_not_found(trace_id, project)
+            return sql.add_score(conn, owner.id, trace_id, name, value, source, comment, now_ms())
+
+    def prune(
+        self,
+        older_than_ms: int,
+        *,
+        project: str | None = None,
+        batch_size: int = PRUNE_BATCH,
+    ) -> PruneResult:
+        """Delete the traces of ``project`` (every project when None) started before a time.
+
+        Deletes ``batch_size`` traces per transaction, so writers wait at most one short batch.
+        """
+        if batch_size < 1:
+            raise InvalidInput("batch_size must be at least 1", field="batch_size")
+        if project is not None:
+            owner = self._project_or_none(project)
+            project_ids = [] if owner is None else [owner.id]
+        else:
+            with self._db.read() as conn:
+                project_ids = sql.project_ids(conn)
+        deleted_traces = deleted_spans = 0
+        # Project by project, so each batch is found through the (project_id, start_time) index.
+        for project_id in project_ids:
+            while True:
+                with self._db.write() as conn:
+                    ids = sql.old_trace_ids(conn, older_than_ms, batch_size, project_id)
+                    deleted_spans += sql.delete_traces(conn, ids)
+                deleted_traces += len(ids)
+                if len(ids) < batch_size:
+                    break
+        return PruneResult(deleted_traces, deleted_spans)
 
     def get_trace(self, project: str, trace_id: str) -> TraceDetail:
         """A trace with its spans; ``NotFound`` when the project has no such trace."""
-        trace_id = trace_id.lower()
-        if not _TRACE_ID.match(trace_id):
-            raise InvalidInput(f"trace id {trace_id!r} is not 32 hex digits", field="trace_id")
+        trace_id = _checked_trace_id(trace_id)
         owner = self._projects.by_name(project)
         with self._db.read() as conn:
             summary = sql.find_trace(conn, owner.id, trace_id)
             if summary is None:
-                raise NotFound(
-                    f"trace {trace_id} not found in project {project!r}; list traces with "
-                    "`podium traces list`",
-                    field="trace_id",
-                )
-            return TraceDetail(summary, sql.spans_of(conn, trace_id))
+                raise _trace_not_found(trace_id, project)
+            return TraceDetail(summary, sql.spans_of(conn, trace_id), sql.scores_of(conn, trace_id))
 
     def stats(
         self, project: str, filters: TraceFilter, bucket_s: int, *, per_model: bool = False
@@ -139,6 +210,20 @@ class TracingService:
                 )
             )
         return out
+
+
+def _checked_trace_id(trace_id: str) -> str:
+    trace_id = trace_id.lower()
+    if not _TRACE_ID.match(trace_id):
+        raise InvalidInput(f"trace id {trace_id!r} is not 32 hex digits", field="trace_id")
+    return trace_id
+
+
+def _trace_not_found(trace_id: str, project: str) -> NotFound:
+    return NotFound(
+        f"trace {trace_id} not found in project {project!r}; list traces with `podium traces list`",
+        field="trace_id",
+    )
 
 
 def _epoch() -> datetime:

@@ -5,13 +5,15 @@ retried OTLP export stores nothing twice. The rows an insert actually added (``R
 folded into ``traces``, one row per trace holding what the trace list filters and sorts on, so
 the list never groups millions of spans. Both statements run in the caller's one transaction.
 
+``trace_tags`` holds each trace's tags and ``trace_scores`` the scores given to traces.
+
 Every function takes a ``Connection`` and returns models; rows never leave this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -26,17 +28,28 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     case,
+    delete,
+    exists,
     func,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from podium.access.sql import projects
 from podium.store.clock import stored_time
-from podium.store.columns import EpochMillis, Json
+from podium.store.columns import BigId, EpochMillis, Json
 from podium.store.metadata import metadata
-from podium.tracing.models import Span, SpanRecord, TraceFilter, TraceSummary
+from podium.tracing.models import (
+    Span,
+    SpanRecord,
+    TraceCursor,
+    TraceFilter,
+    TraceScore,
+    TraceSummary,
+)
 
 trace_spans = Table(
     "trace_spans",
@@ -94,6 +107,34 @@ traces = Table(
     Index(None, "project_id", "model", "start_time"),
     Index(None, "project_id", "session_id", "start_time"),
     Index(None, "project_id", "user_id", "start_time"),
+)
+
+# Tags of a trace: the union of the ``podium.tags`` (or OpenInference ``tag.tags``) its spans
+# carried. One row per (trace, tag), so a tag filter is an indexed EXISTS.
+trace_tags = Table(
+    "trace_tags",
+    metadata,
+    Column("trace_id", String(32), nullable=False),
+    Column("tag", String(200), nullable=False),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("trace_id", "tag"),
+    Index(None, "project_id", "tag"),
+)
+
+# Scores given to a trace (by a person, an evaluator, the API); the feedback part builds on it.
+trace_scores = Table(
+    "trace_scores",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("trace_id", String(32), nullable=False),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("source", String(50), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("created_at", EpochMillis, nullable=False),
+    Index(None, "trace_id"),
+    Index(None, "project_id", "name", "value"),
 )
 
 
@@ -201,8 +242,16 @@ def insert_spans(conn: Connection, project_id: int, spans: list[SpanRecord]) -> 
     rows = [_span_row(project_id, s) for s in unique.values()]
     added = conn.execute(statement, rows).all()
     deltas: dict[str, _TraceDelta] = {}
+    tags: set[tuple[str, str]] = set()
     for trace_id, span_id in added:
-        deltas.setdefault(trace_id, _TraceDelta()).add(unique[(trace_id, span_id)])
+        span = unique[(trace_id, span_id)]
+        deltas.setdefault(trace_id, _TraceDelta()).add(span)
+        tags.update((trace_id, tag) for tag in span.tags)
+    if tags:
+        conn.execute(
+            _insert(conn, trace_tags).on_conflict_do_nothing(index_elements=["trace_id", "tag"]),
+            [{"trace_id": t, "tag": tag, "project_id": project_id} for t, tag in sorted(tags)],
+        )
     if deltas:
         # Sorted, so concurrent batches lock trace rows in one order (no deadlocks on
         # PostgreSQL); one executemany of one cached statement for every touched trace.
@@ -296,16 +345,62 @@ def _filtered(query: Any, f: TraceFilter) -> Any:
         conditions.append(t.prompt_name == f.prompt_name)
     if f.prompt_version is not None:
         conditions.append(t.prompt_version == f.prompt_version)
+    for tag in f.tags:
+        tagged = trace_tags.c
+        conditions.append(exists().where(tagged.trace_id == t.trace_id, tagged.tag == tag))
+    if f.score_name is not None or f.min_score is not None or f.max_score is not None:
+        s = trace_scores.c
+        scored = [s.trace_id == t.trace_id]
+        if f.score_name is not None:
+            scored.append(s.name == f.score_name)
+        if f.min_score is not None:
+            scored.append(s.value >= f.min_score)
+        if f.max_score is not None:
+            scored.append(s.value <= f.max_score)
+        conditions.append(exists().where(*scored))
     return query.where(*conditions) if conditions else query
 
 
 def list_traces(
-    conn: Connection, project_id: int, f: TraceFilter, offset: int, limit: int
+    conn: Connection,
+    project_id: int,
+    f: TraceFilter,
+    offset: int,
+    limit: int,
+    after: TraceCursor | None = None,
 ) -> list[TraceSummary]:
-    """The project's traces matching ``f``, newest first."""
-    query = _filtered(_select_traces().where(traces.c.project_id == project_id), f)
-    query = query.order_by(traces.c.start_time.desc(), traces.c.trace_id.desc())
-    return [_summary(r) for r in conn.execute(query.offset(offset).limit(limit))]
+    """The project's traces matching ``f``, newest first.
+
+    ``after`` starts the page after that trace (keyset paging: the index on
+    ``(project_id, start_time)`` finds it directly however deep the page is); ``offset``
+    skips rows, which gets slower the deeper it goes.
+    """
+    t = traces.c
+    query = _filtered(_select_traces().where(t.project_id == project_id), f)
+    if after is not None:
+        query = query.where(
+            or_(
+                t.start_time < after.start_time,
+                and_(t.start_time == after.start_time, t.trace_id < after.trace_id),
+            )
+        )
+    query = query.order_by(t.start_time.desc(), t.trace_id.desc())
+    found = [_summary(r) for r in conn.execute(query.offset(offset).limit(limit))]
+    return _with_tags(conn, found)
+
+
+def _with_tags(conn: Connection, found: list[TraceSummary]) -> list[TraceSummary]:
+    if not found:
+        return found
+    tags: dict[str, list[str]] = {}
+    rows = conn.execute(
+        select(trace_tags.c.trace_id, trace_tags.c.tag)
+        .where(trace_tags.c.trace_id.in_([s.trace_id for s in found]))
+        .order_by(trace_tags.c.tag)
+    )
+    for trace_id, tag in rows:
+        tags.setdefault(trace_id, []).append(tag)
+    return [replace(s, tags=tags.get(s.trace_id, [])) for s in found]
 
 
 def find_trace(conn: Connection, project_id: int, trace_id: str) -> TraceSummary | None:
@@ -313,7 +408,86 @@ def find_trace(conn: Connection, project_id: int, trace_id: str) -> TraceSummary
     row = conn.execute(
         _select_traces().where(traces.c.project_id == project_id, traces.c.trace_id == trace_id)
     ).first()
-    return _summary(row) if row is not None else None
+    return _with_tags(conn, [_summary(row)])[0] if row is not None else None
+
+
+def add_score(
+    conn: Connection,
+    project_id: int,
+    trace_id: str,
+    name: str,
+    value: float,
+    source: str,
+    comment: str | None,
+    created_at: int,
+) -> TraceScore:
+    """Store a score of a trace; returns it with its id."""
+    row = {
+        "trace_id": trace_id,
+        "project_id": project_id,
+        "name": name,
+        "value": value,
+        "source": source,
+        "comment": comment,
+        "created_at": created_at,
+    }
+    new_id = conn.execute(
+        trace_scores.insert().values(**row).returning(trace_scores.c.id)
+    ).scalar_one()
+    return TraceScore(
+        id=new_id,
+        trace_id=trace_id,
+        name=name,
+        value=value,
+        source=source,
+        comment=comment,
+        created_at=stored_time(created_at),
+    )
+
+
+def scores_of(conn: Connection, trace_id: str) -> list[TraceScore]:
+    """The scores of a trace, oldest first."""
+    rows = conn.execute(
+        select(trace_scores)
+        .where(trace_scores.c.trace_id == trace_id)
+        .order_by(trace_scores.c.created_at, trace_scores.c.id)
+    )
+    return [_score(r) for r in rows]
+
+
+def _score(row: Any) -> TraceScore:
+    return TraceScore(
+        id=row.id,
+        trace_id=row.trace_id,
+        name=row.name,
+        value=row.value,
+        source=row.source,
+        comment=row.comment,
+        created_at=stored_time(row.created_at),
+    )
+
+
+def project_ids(conn: Connection) -> list[int]:
+    """The ids of every project (the retention job prunes them one by one)."""
+    return [r.id for r in conn.execute(select(projects.c.id).order_by(projects.c.id))]
+
+
+def old_trace_ids(conn: Connection, before: int, limit: int, project_id: int) -> list[str]:
+    """Up to ``limit`` ids of the project's traces that started before ``before`` (epoch ms)."""
+    t = traces.c
+    query = select(t.trace_id).where(t.project_id == project_id, t.start_time < before)
+    return [r.trace_id for r in conn.execute(query.limit(limit))]
+
+
+def delete_traces(conn: Connection, trace_ids: list[str]) -> int:
+    """Delete these traces with their spans, tags and scores; how many spans went."""
+    if not trace_ids:
+        return 0
+    spans = conn.execute(delete(trace_spans).where(trace_spans.c.trace_id.in_(trace_ids)))
+    conn.execute(delete(trace_tags).where(trace_tags.c.trace_id.in_(trace_ids)))
+    conn.execute(delete(trace_scores).where(trace_scores.c.trace_id.in_(trace_ids)))
+    conn.execute(delete(traces).where(traces.c.trace_id.in_(trace_ids)))
+    return int(spans.rowcount or 0)
 
 
 def spans_of(conn: Connection, trace_id: str) -> list[Span]:

@@ -1,5 +1,8 @@
 """Web pages of tracing: the trace list with filters, and one trace as a tree with a timeline.
 
+The list pages by keyset (``cursor``), so a deep page costs what the first one does; the detail
+page shows the trace's tags and scores above its spans.
+
 Both pages are GET-only and need ``tracing:read``. Filters arrive as query parameters with the
 same names as the REST API's; a value that does not parse is shown as an error on the page.
 """
@@ -20,11 +23,11 @@ from podium.access.models import DEFAULT_PROJECT
 from podium.errors import InvalidInput, PodiumError
 from podium.pages import error_page
 from podium.store.clock import to_ms
-from podium.tracing.models import Span, TraceFilter
+from podium.tracing.models import Span, TraceCursor, TraceFilter
 from podium.tracing.service import TracingService
 
 PAGE_SIZE = 50
-_TEXT_FILTERS = ("model", "user", "session", "prompt")
+_TEXT_FILTERS = ("model", "user", "session", "prompt", "tag")
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,14 @@ def build_router(service: TracingService, templates: Jinja2Templates) -> APIRout
     def traces_page(request: Request) -> HTMLResponse:
         query = request.query_params
         project = query.get("project") or DEFAULT_PROJECT
-        given = {k: query[k] for k in (*_TEXT_FILTERS, "error", "min_latency_ms") if query.get(k)}
+        given = {
+            k: query[k]
+            for k in (*_TEXT_FILTERS, "error", "min_latency_ms", "min_score")
+            if query.get(k)
+        }
+        cursor = query.get("cursor") or None
         try:
-            offset = _number(query.get("offset"), "offset", int) or 0
+            after = TraceCursor.decode(cursor) if cursor else None
             filters = TraceFilter(
                 model=given.get("model"),
                 user_id=given.get("user"),
@@ -69,18 +77,26 @@ def build_router(service: TracingService, templates: Jinja2Templates) -> APIRout
                 error={"true": True, "false": False}.get(given.get("error", "")),
                 min_duration_ms=_number(given.get("min_latency_ms"), "min_latency_ms", float),
                 start_after=_time(query.get("start_after"), "start_after"),
+                tags=(given["tag"],) if "tag" in given else (),
+                min_score=_number(given.get("min_score"), "min_score", float),
             )
-            found = service.list_traces(project, filters, offset, PAGE_SIZE + 1)
+            found = service.list_traces(project, filters, 0, PAGE_SIZE + 1, after)
         except PodiumError as exc:
             return error(request, exc, project)
         base = {"project": project, **given}
+        page = found[:PAGE_SIZE]
+        next_cursor = (
+            TraceCursor(to_ms(page[-1].start_time), page[-1].trace_id).encode()
+            if len(found) > PAGE_SIZE
+            else None
+        )
         context = {
             "project": project,
             "filters": given,
-            "traces": found[:PAGE_SIZE],
-            "offset": offset,
-            "next_url": "/traces?" + urlencode({**base, "offset": offset + PAGE_SIZE})
-            if len(found) > PAGE_SIZE
+            "traces": page,
+            "cursor": cursor,
+            "next_url": "/traces?" + urlencode({**base, "cursor": next_cursor})
+            if next_cursor
             else None,
         }
         return templates.TemplateResponse(request, "tracing/traces.html", context)
@@ -96,6 +112,7 @@ def build_router(service: TracingService, templates: Jinja2Templates) -> APIRout
             "project": project,
             "trace": detail.summary,
             "rows": timeline(detail.spans),
+            "scores": detail.scores,
         }
         return templates.TemplateResponse(request, "tracing/trace.html", context)
 

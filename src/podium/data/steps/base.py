@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from podium.errors import InvalidInput
 
 MAX_EXAMPLES = 5
+ROW_TICK = 1000  # rows between two progress reports of a row-by-row step
+
+T = TypeVar("T")
+RowProgress = Callable[[int], None]
+"""Told how many rows a step has done so far (for a job's progress)."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,11 @@ class PipelineStep(Protocol):
     params: dict[str, Any]
 
     def apply(self, table: pa.Table) -> StepOutcome:
-        """Return the transformed table with a report of what changed."""
+        """Return the transformed table with a report of what changed.
+
+        A step may also take ``rows: RowProgress | None = None`` and call it now and then with
+        the rows it has done, for a job's progress (``counted`` does that for a loop).
+        """
         ...
 
 
@@ -92,6 +101,14 @@ class Params:
         self.used[key] = value
         return value
 
+    def flag(self, key: str, default: bool) -> bool:
+        """A boolean."""
+        value = self.given.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, not {value!r}")
+        self.used[key] = value
+        return value
+
     def strings(self, key: str, default: tuple[str, ...], options: tuple[str, ...]) -> list[str]:
         """A list of strings from ``options``."""
         value = self.given.get(key, list(default))
@@ -110,6 +127,24 @@ class Params:
                 field=f"steps.{unknown[0]}",
             )
         return dict(self.used)
+
+
+def counted(values: Iterable[T], rows: RowProgress | None) -> Iterator[tuple[int, T]]:
+    """``enumerate(values)``, telling ``rows`` the count done every ``ROW_TICK`` rows."""
+    for index, value in enumerate(values):
+        if rows is not None and index and index % ROW_TICK == 0:
+            rows(index)
+        yield index, value
+
+
+def column_share(
+    rows: RowProgress | None, position: int, columns: int, total: int
+) -> RowProgress | None:
+    """For a step that scans ``columns`` columns in turn: the progress of column ``position``
+    as rows done overall (a row is done once every column is)."""
+    if rows is None:
+        return None
+    return lambda done: rows((position * total + done) // columns)
 
 
 def example(table: pa.Table, index: int, **extra: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from podium.data.steps.base import Params, StepOutcome, example, report
+from podium.data.steps.base import Params, RowProgress, StepOutcome, example, report
 from podium.data.steps.normalise import normalise_text
 
 
@@ -32,7 +32,7 @@ class ExactDedup:
         self.fields = params.choice("on", "input", ("input", "input+expected"))
         self.params = params.done()
 
-    def apply(self, table: pa.Table) -> StepOutcome:
+    def apply(self, table: pa.Table, rows: RowProgress | None = None) -> StepOutcome:
         """Keep the first row of every key."""
         inputs = table["input"].to_pylist()
         expected = table["expected"].to_pylist()

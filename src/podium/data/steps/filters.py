@@ -1,7 +1,9 @@
-"""``filter``: drop rows by length (characters or words) and by repetition.
+"""``filter``: drop rows by length (characters or words), by repetition and by an expression.
 
 Repetition is the share of word ``ngram``-grams in a row that repeat an earlier one (0 for text
 with no repeated phrase, near 1 for "buy now buy now buy now …"), as in the Gopher rules.
+``expression`` keeps the rows for which a sandboxed Jinja2 expression over ``input``,
+``expected`` and ``metadata`` is true (see ``podium.data.steps.expression``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from podium.data.steps.base import Params, StepOutcome, example, report
+from podium.data.steps.base import Params, RowProgress, StepOutcome, counted, example, report
+from podium.data.steps.expression import compile_row_expression
 
 _WORD = re.compile(r"\w+")
 
@@ -40,9 +43,12 @@ class Filter:
         self.max_words = params.number("max_words", 1e12, low=1, high=1e12, integer=True)
         self.max_repetition = params.number("max_repetition", 1.0, low=0.0, high=1.0)
         self.ngram = params.number("repetition_ngram", 3, low=1, high=32, integer=True)
+        # Recorded in the lineage only when given, so older filters keep their exact params.
+        expression = params.text("expression", None) if "expression" in given else None
         self.params = params.done()
+        self.expression = None if expression is None else compile_row_expression(expression)
 
-    def _why(self, text: str) -> str | None:
+    def _why(self, text: str, expected: str | None, metadata: str) -> str | None:
         if not self.min_chars <= len(text) <= self.max_chars:
             return f"length {len(text)} chars"
         words = len(_WORD.findall(text))
@@ -52,15 +58,23 @@ class Filter:
             ratio = repetition_ratio(text, self.ngram)
             if ratio > self.max_repetition:
                 return f"repetition {math.floor(ratio * 100) / 100:.2f}"
+        if self.expression is not None and not self.expression(text, expected, metadata):
+            return "expression false"
         return None
 
-    def apply(self, table: pa.Table) -> StepOutcome:
+    def apply(self, table: pa.Table, rows: RowProgress | None = None) -> StepOutcome:
         """Keep the rows that pass every bound."""
         keep = []
         examples: list[dict[str, Any]] = []
         reasons: dict[str, int] = {}
-        for index, text in enumerate(table["input"].to_pylist()):
-            why = self._why(text)
+        columns = zip(
+            table["input"].to_pylist(),
+            table["expected"].to_pylist(),
+            table["metadata"].to_pylist(),
+            strict=True,
+        )
+        for index, (text, expected, metadata) in counted(columns, rows):
+            why = self._why(text, expected, metadata)
             if why is None:
                 keep.append(index)
                 continue

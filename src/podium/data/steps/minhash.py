@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from podium.data.steps.base import Params, StepOutcome, example, report
+from podium.data.steps.base import Params, RowProgress, StepOutcome, example, report
 
 _CHUNK_SHINGLES = 1 << 20
 _POLY = np.uint64(0x9E3779B97F4A7C15)
@@ -235,7 +235,7 @@ class NearDedup:
                 raise params.fail("bands", f"times rows must be at most num_perm ({self.num_perm})")
         self.params = params.done()
 
-    def apply(self, table: pa.Table) -> StepOutcome:
+    def apply(self, table: pa.Table, rows: RowProgress | None = None) -> StepOutcome:
         """Keep the first row of every near-duplicate cluster."""
         inputs = table["input"].combine_chunks()
         representative = near_duplicates(

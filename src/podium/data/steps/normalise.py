@@ -13,7 +13,15 @@ from typing import Any, Literal
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from podium.data.steps.base import Params, StepOutcome, example, report
+from podium.data.steps.base import (
+    Params,
+    RowProgress,
+    StepOutcome,
+    column_share,
+    counted,
+    example,
+    report,
+)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]+")
@@ -45,15 +53,16 @@ class Normalise:
         self.collapse = params.choice("collapse", "spaces", ("spaces", "all"))
         self.params = params.done()
 
-    def apply(self, table: pa.Table) -> StepOutcome:
+    def apply(self, table: pa.Table, rows: RowProgress | None = None) -> StepOutcome:
         """Normalise every row's input and expected."""
         changed = 0
         examples: list[dict[str, Any]] = []
         columns = {}
-        for column in ("input", "expected"):
+        for position, column in enumerate(("input", "expected")):
             values = table[column].to_pylist()
             out: list[str | None] = []
-            for index, value in enumerate(values):
+            share = column_share(rows, position, 2, table.num_rows)
+            for index, value in counted(values, share):
                 if value is None:
                     out.append(None)
                     continue

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from podium.data.formats import canonical_json
-from podium.data.steps.base import Params, StepOutcome, report
+from podium.data.steps.base import Params, RowProgress, StepOutcome, report
 from podium.errors import InvalidInput
 
 SPLITS = ("train", "validation", "test")
@@ -43,7 +43,7 @@ class Split:
     def _rank(self, text: str) -> bytes:
         return hashlib.blake2b(f"{self.seed}\x00{text}".encode(), digest_size=8).digest()
 
-    def apply(self, table: pa.Table) -> StepOutcome:
+    def apply(self, table: pa.Table, rows: RowProgress | None = None) -> StepOutcome:
         """Set ``metadata.split`` on every row."""
         inputs = table["input"].to_pylist()
         expected = table["expected"].to_pylist()

@@ -1,0 +1,1 @@
+"""Automatic tracing of third-party clients: ``openai`` (``instrument_openai``)."""
