@@ -53,6 +53,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/tracing.py
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/local_model.py
+	$(BIN)/python bench/evals.py
 
 format: $(VENV)/.test-installed
 	$(BIN)/ruff format src tests bench

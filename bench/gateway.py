@@ -13,6 +13,10 @@ request body to both, measured three ways:
    1/rate s whatever the answers do); p50/p99 latency;
 3. **max throughput**: ``--concurrency`` requests always in flight for ``--seconds``; requests/s.
 
+Alongside, the server's own CPU time per request during the sequential phase (from
+``/proc/PID/stat``): on a shared, busy machine the wall-clock numbers swing with the load, while
+CPU per request still compares one version of the gateway with another.
+
 The gateway's added latency is its percentile minus the direct one. Results print as a table and
 go to ``bench/results/gateway.json``. Never a timed assertion in tests.
 """
@@ -82,6 +86,15 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (Linux; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def sequential(url: str, count: int) -> list[float]:
@@ -200,7 +213,8 @@ def main() -> None:
             gateway_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
             wait_ready(f"http://127.0.0.1:{up_port}/", upstream)
             wait_ready(f"http://127.0.0.1:{gw_port}/api/v1/health", gateway)
-            results = asyncio.run(run_all(direct_url, gateway_url, args))
+            pids = {"direct": upstream.pid, "gateway": gateway.pid}
+            results = asyncio.run(run_all(direct_url, gateway_url, pids, args))
         finally:
             for proc in (gateway, upstream):
                 proc.terminate()
@@ -211,15 +225,21 @@ def main() -> None:
     report(results, args)
 
 
-async def run_all(direct: str, gateway: str, args: argparse.Namespace) -> dict[str, Any]:
+async def run_all(
+    direct: str, gateway: str, pids: dict[str, int], args: argparse.Namespace
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for label, url in (("direct", direct), ("gateway", gateway)):
+        cpu_before = cpu_seconds(pids[label])
         seq = await sequential(url, args.sequential)
+        # The warm-up requests count too: 50 of them before the measured ones.
+        cpu_ms = (cpu_seconds(pids[label]) - cpu_before) * 1000 / (args.sequential + 50)
         rated, failed = await fixed_rate(url, args.rate, args.seconds)
         rps = await max_throughput(url, args.concurrency, args.seconds)
         out[label] = {
             "sequential_p50_ms": statistics.median(seq),
             "sequential_p99_ms": pct(seq, 0.99),
+            "server_cpu_ms_per_request": cpu_ms,
             "rate_p50_ms": statistics.median(rated) if rated else float("nan"),
             "rate_p99_ms": pct(rated, 0.99),
             "rate_failed": failed,
@@ -233,6 +253,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     rows = [
         ("sequential p50 (ms)", "sequential_p50_ms"),
         ("sequential p99 (ms)", "sequential_p99_ms"),
+        ("server CPU per request (ms)", "server_cpu_ms_per_request"),
         (f"{args.rate:g} req/s p50 (ms)", "rate_p50_ms"),
         (f"{args.rate:g} req/s p99 (ms)", "rate_p99_ms"),
         (f"max req/s ({args.concurrency} in flight)", "max_rps"),

@@ -203,8 +203,8 @@ def test_judge_scores_with_a_rubric_and_caches_its_calls(
 
 
 def test_suites_that_cannot_run_say_why(client: Client, qa_dataset: int) -> None:
-    with pytest.raises(InvalidInput, match="executor 'ray' is not available"):
-        run_suite(suite(), client, executor="ray")
+    with pytest.raises(InvalidInput, match="executor 'dask' is not available; use one of"):
+        run_suite(suite(), client, executor="dask")
     with pytest.raises(InvalidInput, match="unknown scorer 'nope'"):
         run_suite(suite(scorers=["nope"]), client)
     with pytest.raises(InvalidInput, match=r"cannot load 'tests\.evals\.conftest:missing'"):

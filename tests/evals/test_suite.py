@@ -70,7 +70,7 @@ def _base() -> dict[str, Any]:
         ({"scorers": "f1"}, "the suite needs a list of 'scorers'", "scorers"),
         ({"dataset": "qa@two"}, "write name@VERSION", "dataset"),
         ({"dataset": {"name": "qa", "version": 0}}, "positive integer", "dataset.version"),
-        ({"targets": [{"model": "m"}]}, "give 'python: module:function', or 'url'", "targets.0"),
+        ({"targets": [{"model": "m"}]}, "give 'python: module:function', 'route'", "targets.0"),
         ({"targets": [{"python": "m:f", "url": "u"}]}, "not both", "targets.0"),
         ({"targets": [{"python": "m:f", "modle": "x"}]}, "unknown key 'modle'", "targets.0"),
         ({"scorers": ["f1", "f1"]}, "two scorers share a name", "scorers"),

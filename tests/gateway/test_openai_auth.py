@@ -47,3 +47,26 @@ def test_auth_errors_in_openai_format(gateway: GatewayServer, upstream: FaultyUp
         gateway.client(other_key, default_headers={"x-podium-project": "default"}).models.list()
     # The other project's key sees its own (empty) project.
     assert gateway.client(other_key).models.list().data == []
+
+
+def test_a_revoked_key_is_refused_at_once_despite_the_auth_cache(
+    gateway: GatewayServer, upstream: FaultyUpstream
+) -> None:
+    services = gateway.services
+    gateway.put_route("chat", deployments=[deployment(upstream, backend_name())])
+    services.access.create_user("ann", "a-long-password-1")
+    services.access.set_member("default", "ann", Role.VIEWER)
+    key, secret = services.access.create_key(username="ann", project="default", role=Role.VIEWER)
+    client = gateway.client(secret)
+    messages = [{"role": "user", "content": "hi"}]
+    for _ in range(3):  # the key's principal is cached after the first request
+        assert client.chat.completions.create(model="chat", messages=messages).choices
+    assert services.access.cached_key_principal(secret) is not None
+
+    services.access.revoke_key(key.id)
+
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client.chat.completions.create(model="chat", messages=messages)
+    assert caught.value.status_code == 401
+    assert isinstance(caught.value.body, dict)
+    assert "was revoked" in str(caught.value.body["message"])

@@ -31,9 +31,10 @@ DEMO_RUNS = {
 
 @pytest.fixture
 def demo(services: Services) -> dict[str, str]:
-    """The demo project seeded; returns run name -> id."""
+    """The demo project seeded; returns run name -> id (of the training runs)."""
     seed_demo(services)
-    return {r.name: r.id for r in services.tracking.search_runs(project="demo")}
+    runs = services.tracking.search_runs(project="demo", experiments=["sentiment-finetune"])
+    return {r.name: r.id for r in runs}
 
 
 def row_names(html: str) -> list[str]:
@@ -58,7 +59,8 @@ def test_home_redirects_to_runs(http: httpx.Client) -> None:
 
 
 def test_runs_page_lists_the_demo_runs(http: httpx.Client, demo: dict[str, str]) -> None:
-    response = http.get("/runs", params={"project": "demo"})
+    # The demo's eval experiments are runs too (experiment eval-support-qa): filtered out.
+    response = http.get("/runs", params={"project": "demo", "experiment": "sentiment-finetune"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     html = response.text
@@ -78,9 +80,8 @@ def test_runs_page_lists_the_demo_runs(http: httpx.Client, demo: dict[str, str])
 
 
 def test_runs_page_sorts_and_pages(http: httpx.Client, demo: dict[str, str]) -> None:
-    html = http.get(
-        "/runs", params={"project": "demo", "order_by": "metrics.eval/accuracy DESC"}
-    ).text
+    training = {"project": "demo", "experiment": "sentiment-finetune"}
+    html = http.get("/runs", params={**training, "order_by": "metrics.eval/accuracy DESC"}).text
     assert row_names(html) == [
         "lr-sweep-3e-4",
         "lora-r16",
@@ -95,7 +96,7 @@ def test_runs_page_sorts_and_pages(http: httpx.Client, demo: dict[str, str]) -> 
     assert "order_by=metrics.eval%2Faccuracy+ASC" in html
 
     page = http.get(
-        "/runs", params={"project": "demo", "order_by": "name ASC", "limit": 3, "offset": 3}
+        "/runs", params={**training, "order_by": "name ASC", "limit": 3, "offset": 3}
     ).text
     assert row_names(page) == ["lora-r32-hot", "lr-sweep", "lr-sweep-1e-4"]
     assert "runs 4\u20136" in page  # an en dash

@@ -7,6 +7,12 @@ finds the project, and checks the caller's role there against ``podium.access.po
 leaves an ``AuditContext`` in the request state; the audit middleware records the action once
 the route has succeeded. A test walks the route table and fails for any route without one.
 
+OpenAI SDKs refuse to start without an API key, so in local single-user mode a bearer token that
+is not shaped like a Podium key (``sk-local``, ``unused`` ...) is ignored rather than refused;
+a Podium-shaped key is always checked. Authentication results are cached briefly by
+``AccessService`` (``AUTH_CACHE_SECONDS``), and a cache hit is answered on the event loop with
+no thread-pool hop: this is every request's path, the gateway's ``/v1`` included.
+
 Outcomes: no or bad credentials → 401; a member of the project whose role is too low → 403; not
 a member at all → 404 (a project's existence is not revealed across projects).
 """
@@ -31,6 +37,7 @@ from podium.access.policy import (
     allows,
     least_role,
 )
+from podium.access.secrets import key_prefix
 from podium.access.service import AccessService
 from podium.errors import Forbidden, NotFound, Unauthenticated
 
@@ -75,9 +82,15 @@ class AccessGate:
         header = request.headers.get("authorization", "")
         if header:
             scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated("use 'Authorization: Bearer <API key>'")
-            return await run_in_threadpool(self.access.authenticate_key, token.strip()), None
+            if key_prefix(token) is None and await self._local_mode(request):
+                return _LOCAL, None  # an OpenAI SDK's placeholder key in single-user mode
+            cached = self.access.cached_key_principal(token)
+            if cached is not None:
+                return cached, None
+            return await run_in_threadpool(self.access.authenticate_key, token), None
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             try:
@@ -99,6 +112,9 @@ class AccessGate:
             return True  # in-process callers already hold the database files
         if self.require_auth:
             return False
+        cached = self.access.cached_users_exist()
+        if cached is not None:
+            return not cached
         return not await run_in_threadpool(self.access.users_exist)
 
 

@@ -10,6 +10,7 @@ import hmac
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from podium.access import sql
@@ -32,6 +33,11 @@ from podium.store.engine import Database
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 MIN_PASSWORD_LENGTH = 10
 _LAST_USED_RESOLUTION_MS = 60_000
+_KEY_CACHE_SIZE = 10_000
+# How long this process trusts an authentication result without asking the database again.
+# Changes made through this process (revoking a key, disabling a user, creating the first user)
+# take effect at once; other replicas see them within this many seconds.
+AUTH_CACHE_SECONDS = 5.0
 
 
 def check_name(kind: str, name: str) -> str:
@@ -50,6 +56,8 @@ class ProjectService:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Called with a project's name after it is deleted (caches that hold its keys listen).
+        self.on_delete: list[Callable[[str], None]] = []
 
     def create(self, name: str, description: str = "") -> Project:
         """Create a project; raises ``Conflict`` if the name is taken."""
@@ -98,6 +106,8 @@ class ProjectService:
         project = self.by_name(name)
         with self._db.write() as conn:
             sql.delete_project(conn, project.id)
+        for listener in self.on_delete:
+            listener(project.name)
 
 
 @dataclass(frozen=True)
@@ -132,20 +142,35 @@ class AccessService:
         self.throttle = LoginThrottle(login_limit, login_window_seconds)
         self._users_exist: tuple[bool, float] | None = None
         self._users_lock = threading.Lock()
+        # HMAC of a presented key -> (its principal, monotonic time the entry expires).
+        self._key_cache: dict[str, tuple[Principal, float]] = {}
+        projects.on_delete.append(
+            lambda name: self._forget_keys(lambda principal: name in principal.roles)
+        )
 
     # -- mode ---------------------------------------------------------------------------------
 
     def users_exist(self) -> bool:
-        """Whether any user exists (cached for a second: it is asked on every request)."""
-        now = time.monotonic()
-        cached = self._users_exist
-        if cached is not None and (cached[0] or now - cached[1] < 1.0):
-            return cached[0]  # once users exist they keep existing: no need to re-ask
+        """Whether any user exists (cached: it is asked on every request in local mode)."""
+        cached = self.cached_users_exist()
+        if cached is not None:
+            return cached
         with self._db.read() as conn:
             exists = sql.count_users(conn) > 0
         with self._users_lock:
-            self._users_exist = (exists, now)
+            self._users_exist = (exists, time.monotonic())
         return exists
+
+    def cached_users_exist(self) -> bool | None:
+        """``users_exist`` from the cache without touching the database; None when unknown.
+
+        Once users exist they keep existing (users are disabled, never deleted), so ``True`` is
+        kept for good; ``False`` is trusted for ``AUTH_CACHE_SECONDS``.
+        """
+        cached = self._users_exist
+        if cached is not None and (cached[0] or time.monotonic() - cached[1] < AUTH_CACHE_SECONDS):
+            return cached[0]
+        return None
 
     # -- users --------------------------------------------------------------------------------
 
@@ -190,7 +215,9 @@ class AccessService:
             sql.set_disabled(conn, user.id, disabled)
             if disabled:
                 sql.delete_user_sessions(conn, user.id)
-            return sql.get_user(conn, user.id)
+            changed = sql.get_user(conn, user.id)
+        self._forget_keys(lambda principal: principal.user_id == user.id)
+        return changed
 
     # -- memberships --------------------------------------------------------------------------
 
@@ -286,21 +313,55 @@ class AccessService:
         with self._db.write() as conn:
             sql.get_api_key(conn, key_id)
             sql.revoke_api_key(conn, key_id)
-            return sql.get_api_key(conn, key_id)
+            revoked = sql.get_api_key(conn, key_id)
+        self._forget_keys(lambda principal: principal.key_id == key_id)
+        return revoked
 
     # -- authentication -----------------------------------------------------------------------
 
+    def cached_key_principal(self, presented: str) -> Principal | None:
+        """The principal of a key authenticated within ``AUTH_CACHE_SECONDS``; None otherwise.
+
+        No database access, so the request path can call it without a thread-pool hop.
+        """
+        if key_prefix(presented) is None:
+            return None
+        entry = self._key_cache.get(hash_api_key(presented, self._secret))
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
     def authenticate_key(self, presented: str) -> Principal:
-        """The principal of a presented API key; ``Unauthenticated`` with the reason otherwise."""
+        """The principal of a presented API key; ``Unauthenticated`` with the reason otherwise.
+
+        Successful results are cached for ``AUTH_CACHE_SECONDS`` (see ``cached_key_principal``).
+        """
         prefix = key_prefix(presented)
         if prefix is None:
             raise Unauthenticated("the API key is malformed; keys look like pdm_<12 hex>_<secret>")
+        digest = hash_api_key(presented, self._secret)
+        cached = self._key_cache.get(digest)
+        if cached is not None and cached[1] >= time.monotonic():
+            return cached[0]
+        principal = self._check_key(prefix, presented, digest)
+        if len(self._key_cache) >= _KEY_CACHE_SIZE:
+            self._key_cache.clear()  # crude bound; a full cache only costs a database read
+        self._key_cache[digest] = (principal, time.monotonic() + AUTH_CACHE_SECONDS)
+        return principal
+
+    def _forget_keys(self, matches: Callable[[Principal], bool]) -> None:
+        """Drop cached key principals that a change in this process made stale."""
+        for digest, (principal, _) in list(self._key_cache.items()):
+            if matches(principal):
+                self._key_cache.pop(digest, None)
+
+    def _check_key(self, prefix: str, presented: str, digest: str) -> Principal:
         with self._db.read() as conn:
             found = sql.find_api_key_by_prefix(conn, prefix)
         if found is None:
             raise Unauthenticated("unknown API key; create one with `podium keys create`")
         key, stored_hash, user_id = found
-        if not hmac.compare_digest(stored_hash, hash_api_key(presented, self._secret)):
+        if not hmac.compare_digest(stored_hash, digest):
             raise Unauthenticated("unknown API key; create one with `podium keys create`")
         now = now_ms()
         if key.revoked_at is not None:

@@ -32,11 +32,15 @@ def chat_completion(
     params: dict[str, Any] | None = None,
     api_key: str | None = None,
     timeout: float | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Completion:
-    """POST ``{base_url}/chat/completions`` and return the first choice's message text."""
+    """POST ``{base_url}/chat/completions`` and return the first choice's message text
+    (``headers``: extra request headers, e.g. the gateway's ``x-podium-project``)."""
     url = base_url.rstrip("/") + "/chat/completions"
     body = {"model": model, "messages": messages, **(params or {})}
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = dict(headers or {})
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
     try:
         response = http.post(url, json=body, headers=headers, timeout=timeout)
     except httpx.TimeoutException as exc:

@@ -51,7 +51,15 @@ def run(
         help="Experiment id or label (production: the newest experiment of this suite with it).",
     ),
     junit: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here."),
-    executor: str = typer.Option("local", "--executor", help="Where items run: local."),
+    executor: str = typer.Option(
+        "local", "--executor", help="Where items run: local (threads) or ray (Ray tasks)."
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="With --executor ray: auto (the running cluster) or ray://HOST:PORT; "
+        "default: a local Ray instance.",
+    ),
     project: str | None = typer.Option(
         None, "--project", "-p", help="Project (default: the suite's)."
     ),
@@ -80,7 +88,9 @@ def run(
                     )
                 progress.update(tasks[target], completed=done, total=total)
 
-            outcomes = run_suite(suite, client, progress=show, executor=executor)
+            outcomes = run_suite(
+                suite, client, progress=show, executor=executor, ray_address=ray_address
+            )
         reports = []
         for outcome in outcomes:
             comparison = None

@@ -197,11 +197,18 @@ def judge(
     high: int = 5,
     api_key: str | None = None,
     timeout: float = 60.0,
+    max_tokens: int | None = None,
 ) -> JudgeScorer:
-    """An LLM-as-judge scorer grading against ``rubric`` with the model at ``url``."""
+    """An LLM-as-judge scorer grading against ``rubric`` with the model at ``url``
+    (``max_tokens`` bounds the judge's reply: a grade needs few tokens)."""
     if high <= low:
         raise InvalidInput("judge scorer: 'high' must be greater than 'low'", field="scorers")
-    return JudgeScorer(Judge(url, model, api_key, timeout), rubric, low, high)
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not 1 <= max_tokens <= 4096):
+        raise InvalidInput("judge scorer: 'max_tokens' must be 1..4096", field="scorers")
+    made = Judge(url, model, api_key, timeout)
+    if max_tokens is not None:
+        made.params = {**made.params, "max_tokens": max_tokens}
+    return JudgeScorer(made, rubric, low, high)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ with exponential backoff; results are uploaded in batches as they finish, so a k
 at most one batch. Finally aggregate scorers (classification) see every output and the
 experiment is finished (metrics logged to its tracking run).
 
-The executor is local (threads); ``executor`` other than ``local`` is refused with a clear
-message until a distributed one exists.
+Two executors run the items: ``local`` (a thread pool in this process, the default) and
+``ray`` (batches of items as Ray tasks, see ``podium.evals.ray_executor``). Both hand back item
+results as they finish; uploading, progress and resumption are the same for both.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from podium.errors import InvalidInput
 from podium.evals.judge import JudgeScorer, RestJudgeCache
@@ -33,11 +35,17 @@ from podium.evals.scorers import Scorer, get_scorer, to_score
 from podium.evals.suite import Suite
 from podium.evals.targets import Target, TargetOutput, build_target
 
+if TYPE_CHECKING:
+    from podium.evals.ray_executor import RayExecutor
+
 BATCH_SIZE = 50
 FLUSH_SECONDS = 2.0
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "ray")
 TIMEOUT_GRACE = 0.25  # seconds
 Progress = Callable[[str, int, int], None]  # (target name, items done, items total)
+Pair = tuple[dict[str, Any], dict[str, Any] | None]  # (item, its previous result or None)
+# An executor: runs (item, previous) pairs, yields batches of item results as they finish.
+Execute = Callable[[list[Pair]], Iterator[list[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -174,14 +182,15 @@ def _score(
     return scores, details
 
 
-def _evaluate(
+def evaluate(
     target: Target,
     scorers: list[Scorer],
     item: dict[str, Any],
     suite: Suite,
     previous: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """Run (or re-score) one item; the item result as the API takes it."""
+    """Run (or re-score) one item; the item result as the API takes it (``previous``: the
+    item's stored result when resuming, whose output is re-scored rather than asked again)."""
     if (
         previous is not None
         and previous.get("error") is None
@@ -282,41 +291,82 @@ def run_suite(
     *,
     progress: Progress | None = None,
     executor: str = "local",
+    ray_address: str | None = None,
 ) -> list[RunOutcome]:
     """Run every target of ``suite`` and report each as an experiment; one outcome per target.
 
-    Raises ``InvalidInput`` for a suite that cannot run (unknown scorer, missing dataset …);
+    ``executor`` is ``local`` or ``ray`` (``ray_address``: None starts a local Ray instance
+    unless one is initialised already, ``auto`` joins a running cluster). Raises ``InvalidInput``
+    for a suite that cannot run (unknown scorer, missing dataset …);
     failures of single items are recorded on the items, not raised.
     """
     if executor not in EXECUTORS:
         raise InvalidInput(
-            f"executor {executor!r} is not available; use {', '.join(EXECUTORS)} "
-            "(a Ray executor is planned)",
+            f"executor {executor!r} is not available; use one of: {', '.join(EXECUTORS)}",
             field="executor",
         )
-    scorers = [spec.build() for spec in suite.scorers]
-    if suite.probes.get(INJECTION) and not any(s.name == "injection_resisted" for s in scorers):
-        scorers.append(get_scorer("injection_resisted"))
+    scorers = build_scorers(suite)
     for scorer in scorers:
         if isinstance(scorer, JudgeScorer) and scorer.judge.cache is None:
             scorer.judge.cache = RestJudgeCache(client, suite.project)
+    ray: RayExecutor | None = None
     try:
         version, rows = _rows(client, suite)
         items = build_items(rows, suite.probes)
+        if executor == "ray":
+            from podium.evals.ray_executor import RayExecutor, server_of
+
+            ray = RayExecutor(ray_address)
         outcomes = []
         for spec in suite.targets:
             target = build_target(spec, client, suite.project, suite.timeout or None)
+            execute: Execute
+            if ray is not None:
+                execute = partial(ray.execute, spec, suite, server=server_of(client))
+            else:
+                execute = partial(_execute_local, suite, target, scorers)
             try:
                 outcomes.append(
-                    _run_target(suite, client, target, scorers, items, version, progress)
+                    _run_target(suite, client, target, scorers, items, version, progress, execute)
                 )
             finally:
                 target.close()
     finally:
+        if ray is not None:
+            ray.close()
         for scorer in scorers:
             if isinstance(scorer, JudgeScorer):
                 scorer.judge.close()
     return outcomes
+
+
+def build_scorers(suite: Suite) -> list[Scorer]:
+    """The suite's scorers, plus ``injection_resisted`` when injection probes run."""
+    scorers = [spec.build() for spec in suite.scorers]
+    if suite.probes.get(INJECTION) and not any(s.name == "injection_resisted" for s in scorers):
+        scorers.append(get_scorer("injection_resisted"))
+    return scorers
+
+
+def _execute_local(
+    suite: Suite, target: Target, scorers: list[Scorer], todo: list[Pair]
+) -> Iterator[list[dict[str, Any]]]:
+    """The local executor: items on a thread pool ``concurrency`` wide; yields finished
+    results as they come. ``evaluate`` records item failures itself, so ``result()`` raises
+    only for a crash, which must stop the run."""
+    with ThreadPoolExecutor(
+        max_workers=suite.concurrency, thread_name_prefix="podium-eval"
+    ) as pool:
+        pending: set[Future[dict[str, Any]]] = set()
+        # Keep at most 2 x concurrency items in flight, so a huge suite does not queue everything.
+        for item, prev in todo:
+            pending.add(pool.submit(evaluate, target, scorers, item, suite, prev))
+            if len(pending) >= 2 * suite.concurrency:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield [future.result() for future in finished]
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield [future.result() for future in finished]
 
 
 def _run_target(
@@ -327,6 +377,7 @@ def _run_target(
     items: list[dict[str, Any]],
     version: int,
     progress: Progress | None,
+    execute: Execute,
 ) -> RunOutcome:
     body = {
         "project": suite.project,
@@ -344,7 +395,9 @@ def _run_target(
     experiment_id = started["experiment"]["id"]
     previous = _previous(client, experiment_id, suite.project) if started["resumed"] else {}
     names = {s.name for s in scorers}
-    todo, results, skipped, rescored = [], {}, 0, 0
+    todo: list[Pair] = []
+    results: dict[str, dict[str, Any]] = {}
+    skipped, rescored = 0, 0
     for item in items:
         prev = previous.get(item["key"])
         wanted = {s.name for s in scorers if _applies(s, item)} & names
@@ -359,24 +412,13 @@ def _run_target(
     done = skipped
     if progress is not None:
         progress(target.name, done, len(items))
-    with ThreadPoolExecutor(
-        max_workers=suite.concurrency, thread_name_prefix="podium-eval"
-    ) as pool:
-        pending: set[Future[dict[str, Any]]] = set()
-        queue = iter(todo)
-        # Keep at most 2 x concurrency items in flight, so a huge suite does not queue everything.
-        for item, prev in queue:
-            pending.add(pool.submit(_evaluate, target, scorers, item, suite, prev))
-            if len(pending) >= 2 * suite.concurrency:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                done += _collect(finished, results, uploader)
-                if progress is not None:
-                    progress(target.name, done, len(items))
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            done += _collect(finished, results, uploader)
-            if progress is not None:
-                progress(target.name, done, len(items))
+    for finished in execute(todo):
+        for result in finished:
+            results[result["key"]] = result
+            uploader.add(result)
+        done += len(finished)
+        if progress is not None:
+            progress(target.name, done, len(items))
     uploader.flush()
     aggregates = {}
     originals = [
@@ -401,15 +443,3 @@ def _run_target(
         rescored,
         skipped,
     )
-
-
-def _collect(
-    finished: set[Future[dict[str, Any]]], results: dict[str, dict[str, Any]], uploader: _Uploader
-) -> int:
-    """Record finished items (``_evaluate`` records item failures itself, so ``result()``
-    raises only for a crash, which must stop the run) and queue them for upload."""
-    for future in finished:
-        result = future.result()
-        results[result["key"]] = result
-        uploader.add(result)
-    return len(finished)

@@ -43,6 +43,7 @@ from podium.evals.scorers import FunctionScorer, Scorer, get_scorer
 
 _TARGET_KEYS = {
     "name",
+    "route",
     "python",
     "url",
     "model",
@@ -100,13 +101,14 @@ class TargetSpec:
     # USD per 1,000 tokens: {"input": 0.5, "output": 1.5}; gives each item a cost
     price: dict[str, float] = field(default_factory=dict)
     function: Callable[..., Any] | None = None  # a callable given directly (Python API)
+    route: str | None = None  # a gateway route of the Podium server the run reports to
 
     def definition(self) -> dict[str, Any]:
         """What identifies the target for resumption (its hash), without secrets."""
         function = None
         if self.function is not None:
             function = f"{self.function.__module__}:{self.function.__qualname__}"
-        return {
+        definition = {
             "python": self.python or function,
             "url": self.url,
             "model": self.model,
@@ -120,6 +122,9 @@ class TargetSpec:
                 "version": self.prompt.version,
             },
         }
+        if self.route is not None:  # only when set: older targets keep their hash (resumption)
+            definition["route"] = self.route
+        return definition
 
 
 @dataclass(frozen=True)
@@ -210,7 +215,13 @@ def _target(value: object, index: int) -> TargetSpec:
     where = f"targets.{index}"
     data = _mapping(value, where)
     _unknown(data, _TARGET_KEYS, where)
-    name = str(data.get("name") or data.get("model") or data.get("python") or f"target-{index}")
+    name = str(
+        data.get("name")
+        or data.get("route")
+        or data.get("model")
+        or data.get("python")
+        or f"target-{index}"
+    )
     prompt = None
     if data.get("prompt") is not None:
         raw = data["prompt"]
@@ -224,6 +235,7 @@ def _target(value: object, index: int) -> TargetSpec:
     spec = TargetSpec(
         name=name,
         python=data.get("python"),
+        route=None if data.get("route") is None else str(data["route"]),
         url=data.get("url"),
         model=data.get("model"),
         params=dict(_mapping(data.get("params") or {}, f"{where}.params")),
@@ -237,15 +249,26 @@ def _target(value: object, index: int) -> TargetSpec:
 
 
 def check_target(spec: TargetSpec, where: str = "targets") -> None:
-    """``InvalidInput`` unless the target is exactly one of: python, or url + model."""
+    """``InvalidInput`` unless the target is exactly one of: python, a gateway route, or
+    url + model."""
+    if spec.route is not None:
+        if spec.python or spec.function or spec.url or spec.model or spec.api_key_env:
+            raise InvalidInput(
+                f"{where}: 'route' calls the Podium server's own gateway; drop 'python', "
+                "'url', 'model' and 'api_key_env' (or drop 'route')",
+                field=where,
+            )
+        if not spec.route.strip():
+            raise InvalidInput(f"{where}.route must name a gateway route", field=where)
+        return
     if (spec.python or spec.function) and (spec.url or spec.prompt):
         raise InvalidInput(
             f"{where}: give either 'python' or 'url' + 'model', not both", field=where
         )
     if not (spec.python or spec.function) and not (spec.url and spec.model):
         raise InvalidInput(
-            f"{where}: give 'python: module:function', or 'url' and 'model' of an "
-            "OpenAI-compatible server (the gateway's /v1 works)",
+            f"{where}: give 'python: module:function', 'route' (a gateway route of this "
+            "Podium), or 'url' and 'model' of an OpenAI-compatible server",
             field=where,
         )
 

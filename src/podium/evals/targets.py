@@ -2,9 +2,10 @@
 
 ``build_target(spec, client)`` turns a ``TargetSpec`` into a callable ``target(item) ->
 TargetOutput``: a Python callable (called with the item's input, or with ``(input, item)`` when
-it takes two arguments), an OpenAI-compatible URL + model, or a prompt version rendered with the
-item and sent to a URL + model. A callable may return a string, or a dict with ``output`` and
-optionally ``cost`` and ``usage``.
+it takes two arguments), an OpenAI-compatible URL + model, a route of the Podium gateway the run
+reports to (its own ``/v1``, over HTTP or in-process, so a suite needs no URL), or a prompt
+version rendered with the item and sent to a URL + model or a route. A callable may return a
+string, or a dict with ``output`` and optionally ``cost`` and ``usage``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import httpx
 from podium.errors import InvalidInput
 from podium.evals._openai import chat_completion
 from podium.evals.suite import TargetSpec, load_callable
+
+PROJECT_HEADER = "x-podium-project"  # which project's routes the gateway serves (gateway docs)
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,24 @@ def build_target(
         return Target(spec.name, _python(spec), definition)
     url, model = spec.url or "", spec.model or ""
     api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
-    http = httpx.Client(limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+    headers: dict[str, str] = {}
+    close: Callable[[], None]
+    if spec.route is not None:
+        if client is None:
+            raise InvalidInput(
+                f"target {spec.name!r} calls gateway route {spec.route!r}, which needs a "
+                "Podium client",
+                field="targets",
+            )
+        # The gateway's /v1 next to the REST API the client talks to (a server, or the app
+        # in-process); the client's own connection carries its API key.
+        http: httpx.Client = client.http
+        url, model = str(http.base_url.copy_with(path="/v1")), spec.route
+        headers = {PROJECT_HEADER: project}
+        close = lambda: None  # noqa: E731 - the connection is the client's, not ours
+    else:
+        http = httpx.Client(limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+        close = http.close
     rendered: Any = None
     params = dict(spec.params)
     if spec.prompt is not None:
@@ -140,7 +160,14 @@ def build_target(
         if spec.system:
             messages = [{"role": "system", "content": spec.system}, *messages]
         completion = chat_completion(
-            http, url, model, messages, params=params, api_key=api_key, timeout=timeout
+            http,
+            url,
+            model,
+            messages,
+            params=params,
+            api_key=api_key,
+            timeout=timeout,
+            headers=headers,
         )
         return TargetOutput(completion.text, _price(spec, completion.usage), completion.usage)
 
@@ -150,5 +177,5 @@ def build_target(
         definition,
         prompt=rendered.name if rendered is not None else None,
         prompt_version=rendered.version if rendered is not None else None,
-        close=http.close,
+        close=close,
     )

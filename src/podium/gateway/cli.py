@@ -88,13 +88,23 @@ def show(
                 d["name"],
                 d["role"],
                 d["provider"],
-                d["model"],
+                _model_of(d),
                 f"{found['traffic'].get(d['name'], 0):g}",
                 f"{d['prompt']}@{d['prompt_label']}" if d.get("prompt") else None,
             ]
             for d in spec["deployments"]
         ),
     )
+
+
+def _model_of(deployment: dict[str, Any]) -> str | None:
+    """The provider model, or the registry model it follows (``name@alias`` / ``name/3``)."""
+    if not deployment.get("registry_model"):
+        model: str | None = deployment.get("model")
+        return model
+    pin = deployment.get("registry_alias")
+    pinned = f"@{pin}" if pin else f"/{deployment.get('registry_version')}"
+    return f"registry:{deployment['registry_model']}{pinned}"
 
 
 @routes_app.command("apply")

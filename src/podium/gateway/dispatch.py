@@ -9,8 +9,8 @@ as one tracing span (queued, written off the hot path) and one sample in the per
 window that drives canary promotion and automatic rollback.
 
 Routes and limits are read from the database into an in-process snapshot, refreshed at once
-after a local change and every ``snapshot_ttl_s`` otherwise (so other replicas' changes arrive
-within a second).
+after a local change and in the background every ``snapshot_ttl_s`` otherwise (so other
+replicas' changes arrive within about a second).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import hashlib
 import json
 import logging
 import random
+import statistics
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from podium.errors import PodiumError
 from podium.gateway.guardrails import GUARDRAILS, GuardrailBlocked
 from podium.gateway.models import (
+    CanarySpec,
     DeploymentSpec,
     Limits,
     Route,
@@ -44,14 +46,22 @@ from podium.gateway.providers.base import JSONObject, Provider, ProviderError
 from podium.gateway.recorder import SpanRecorder
 from podium.gateway.reliability import Breakers, backoff_s
 from podium.gateway.service import GatewayService
+from podium.local_models.weights import LoadedModel, load_folder, unpack_model_archive
 from podium.prompts.service import PromptService, render_version
+from podium.registry.models import ModelVersion
+from podium.registry.service import RegistryService
+from podium.settings import Settings
 from podium.store.clock import now_ms
 from podium.tracing.models import SpanRecord, percentile
 from podium.tracing.pricing import PriceTable
 
 log = logging.getLogger("podium.gateway")
+
+# (project, trace ids, score name) -> each scored trace's mean score of that name.
+ScoreReader = Callable[[str, Sequence[str], str], dict[str, float]]
 CHAT, COMPLETIONS, EMBEDDINGS = "chat", "text_completion", "embeddings"
 CACHE_MAX_ENTRIES = 10_000
+SCORE_CHECK_S = 2.0  # how often a route's canary scores are read from the database
 WINDOW_MAX_SAMPLES = 5_000
 
 
@@ -72,6 +82,9 @@ class Attempt:
     deployment: DeploymentSpec | None = None
     attempts: int = 0
     prompt: tuple[str, int] | None = None
+    model: str | None = None  # what the provider was asked for (a registry binding resolved)
+    registry: tuple[str, int] | None = None  # (registered model, version) served
+    trace_id: str = ""
     cache: str = "off"
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -92,6 +105,7 @@ class Sample:
     at: float
     latency_ms: float
     error: bool
+    trace_id: str = ""
 
 
 class Gateway:
@@ -108,6 +122,8 @@ class Gateway:
         provider_factory: Callable[[DeploymentSpec], Provider] | None = None,
         settings: Any = None,
         snapshot_ttl_s: float = 1.0,
+        registry: RegistryService | None = None,
+        scores: ScoreReader | None = None,
     ) -> None:
         self.service = service
         self.prompts = prompts
@@ -123,6 +139,7 @@ class Gateway:
         self._loaded_at = -1e18
         self._loaded_generation = -1
         self._refreshing = False
+        self._background: set[asyncio.Task[None]] = set()
         self._canary_checked: dict[tuple[str, str], float] = {}
         self._cache: collections.OrderedDict[str, tuple[float, JSONObject]] = (
             collections.OrderedDict()
@@ -130,24 +147,47 @@ class Gateway:
         self._windows: dict[tuple[str, str, str], collections.deque[Sample]] = {}
         self._canary_busy: set[tuple[str, str]] = set()
         self._prompt_cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        self.registry = registry
+        self.scores = scores
+        self._model_cache_dir = getattr(settings, "model_cache", None)
+        self._registry_cache: dict[tuple[str, str, str], tuple[float, ModelVersion]] = {}
+        self._scores_checked: dict[tuple[str, str], float] = {}
         self.in_flight = 0  # streams being relayed now (what a graceful shutdown waits for)
 
     # -- snapshots ----------------------------------------------------------------------------
 
     async def _refresh(self) -> None:
-        fresh = time.monotonic() - self._loaded_at < self._ttl
-        if fresh and self._loaded_generation == self.service.generation:
-            return
-        if self._refreshing and self._loaded_generation == self.service.generation:
-            return  # only the TTL ran out and a reload is under way: serve the snapshot
         generation = self.service.generation
+        if self._loaded_generation == generation:
+            if time.monotonic() - self._loaded_at < self._ttl:
+                return
+            if not self._refreshing:
+                # Only the TTL ran out (other replicas' changes): serve the snapshot we hold and
+                # reload in the background, so no request waits on the database. Changes made
+                # in this process bump the generation and are loaded before the next request.
+                self._refreshing = True
+                task = asyncio.get_running_loop().create_task(self._reload_quietly(generation))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            return
+        await self._reload(generation)
+
+    async def _reload(self, generation: int) -> None:
         self._refreshing = True
         try:
             routes, limits = await run_in_threadpool(self._load)
         finally:
             self._refreshing = False
-        self._routes, self._limits = routes, limits
-        self._loaded_at, self._loaded_generation = time.monotonic(), generation
+        if generation >= self._loaded_generation:  # never replace a newer snapshot
+            self._routes, self._limits = routes, limits
+            self._loaded_at, self._loaded_generation = time.monotonic(), generation
+
+    async def _reload_quietly(self, generation: int) -> None:
+        try:
+            await self._reload(generation)
+        except Exception:
+            # The next request retries; until then the current snapshot keeps serving.
+            log.exception("could not reload the gateway's routes")
 
     def _load(self) -> tuple[dict[tuple[str, str], Route], dict[str, list[Limits]]]:
         return self.service.routes_snapshot(), self.service.limits_snapshot()
@@ -191,7 +231,7 @@ class Gateway:
         started = time.perf_counter()
         start_ms = now_ms()
         route, attempt, limits = await self._admit(body, caller)
-        headers: dict[str, str] = {}
+        headers = {"x-podium-trace-id": attempt.trace_id}
         try:
             cache_key = self._cache_key(operation, body, caller) if route.spec.cache_ttl_s else None
             if cache_key is not None:
@@ -238,7 +278,7 @@ class Gateway:
             attempt.error = exc
             self._finish(operation, body, caller, attempt, limits, started, start_ms)
             raise
-        headers = {"x-podium-route": attempt.route}
+        headers = {"x-podium-route": attempt.route, "x-podium-trace-id": attempt.trace_id}
         if attempt.deployment is not None:
             headers["x-podium-deployment"] = attempt.deployment.name
         guards = [GUARDRAILS[g] for g in route.spec.guardrails]
@@ -296,7 +336,8 @@ class Gateway:
                     code="rate_limit_exceeded",
                     headers={"Retry-After": str(retry_after)},
                 )
-        return route, Attempt(route.name), limits
+        # Ids need uniqueness, not secrecy: random bits are cheaper than os.urandom.
+        return route, Attempt(route.name, trace_id=f"{random.getrandbits(128):032x}"), limits
 
     def _chain(self, route: Route) -> list[Route]:
         chain = [route]
@@ -379,7 +420,7 @@ class Gateway:
                         raise _client_error(exc) from exc
                     breaker.record_failure()
                     failed.add(deployment.name)
-                    self._sample(current, deployment, began, error=True)
+                    self._sample(current, deployment, began, error=True, trace_id=attempt.trace_id)
                     if not exc.retryable:
                         raise _client_error(exc) from exc
                     last = exc
@@ -387,7 +428,7 @@ class Gateway:
                         await asyncio.sleep(backoff_s(retry, current.spec.backoff_ms))
                     continue
                 breaker.record_success()
-                self._sample(current, deployment, began, error=False)
+                self._sample(current, deployment, began, error=False, trace_id=attempt.trace_id)
                 return result
         assert last is not None
         raise _client_error(last)
@@ -446,6 +487,9 @@ class Gateway:
     ) -> JSONObject:
         request = dict(body)
         request["model"] = deployment.model
+        if deployment.registry_model is not None:
+            request["model"] = await self._registry_model(route.project, deployment, attempt)
+        attempt.model = request["model"]
         variables = request.pop("prompt_variables", None)
         if deployment.prompt and operation != EMBEDDINGS:
             version = await self._prompt(route.project, deployment.prompt, deployment.prompt_label)
@@ -482,6 +526,82 @@ class Gateway:
         self._prompt_cache[key] = (time.monotonic(), version)
         return version
 
+    async def _registry_model(
+        self, project: str, deployment: DeploymentSpec, attempt: Attempt
+    ) -> str:
+        """The provider model name of the registry version ``deployment`` is bound to now.
+
+        A version names it in ``metadata.served_model`` (what an upstream such as vLLM serves
+        it as); without that, a ``local`` deployment serves the version's artifact (an archive
+        of a ``save_pretrained`` folder). Resolution failures are retryable 500s, so the route's
+        other deployments and fallbacks still answer.
+        """
+        assert deployment.registry_model is not None
+        version = await self._registry_version(project, deployment)
+        attempt.registry = (version.model, version.version)
+        served = version.metadata.get("served_model")
+        if isinstance(served, str) and served:
+            return served
+        if deployment.provider == "local" and version.artifact_sha256 is not None:
+            name = f"registry:{version.model}/{version.version}"
+            provider = self._provider(deployment)
+            add = getattr(provider, "add_artifact_model", None)
+            if add is not None:
+                add(name, self._artifact_loader(project, version, name))
+                return name
+        raise ProviderError(
+            f"deployment {deployment.name!r}: version {version.version} of registered model "
+            f"{version.model!r} says nothing about how to serve it; set metadata.served_model "
+            "(the upstream's model name) or, for a local deployment, register a model archive",
+            status=500,
+            retryable=False,
+        )
+
+    async def _registry_version(self, project: str, deployment: DeploymentSpec) -> ModelVersion:
+        name = deployment.registry_model
+        assert name is not None
+        pin = deployment.registry_alias or str(deployment.registry_version)
+        key = (project, name, pin)
+        cached = self._registry_cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        if self.registry is None:
+            raise ProviderError("this gateway has no model registry", status=500, retryable=False)
+        registry = self.registry
+        try:
+            if deployment.registry_alias is not None:
+                version = await run_in_threadpool(
+                    registry.get_version_by_alias, project, name, deployment.registry_alias
+                )
+            else:
+                assert deployment.registry_version is not None
+                version = await run_in_threadpool(
+                    registry.get_version, project, name, deployment.registry_version
+                )
+        except PodiumError as exc:
+            raise ProviderError(
+                f"deployment {deployment.name!r}: {deployment.registry_ref} cannot be resolved: "
+                f"{exc.message}",
+                status=500,
+                retryable=True,
+            ) from exc
+        self._registry_cache[key] = (time.monotonic(), version)
+        return version
+
+    def _artifact_loader(
+        self, project: str, version: ModelVersion, name: str
+    ) -> Callable[[], LoadedModel]:
+        registry, cache = self.registry, self._model_cache_dir
+        sha256 = version.artifact_sha256
+        assert registry is not None and sha256 is not None
+
+        def load() -> LoadedModel:
+            chunks = registry.open_version_content(project, version.model, version.version)
+            folder = unpack_model_archive(chunks, sha256, cache or Settings().model_cache)
+            return load_folder(folder, name)
+
+        return load
+
     # -- cache --------------------------------------------------------------------------------
 
     def _cache_key(self, operation: str, body: JSONObject, caller: Caller) -> str:
@@ -508,13 +628,20 @@ class Gateway:
     # -- bookkeeping: spans, limits, canary ---------------------------------------------------
 
     def _sample(
-        self, route: Route, deployment: DeploymentSpec, began: float, *, error: bool
+        self,
+        route: Route,
+        deployment: DeploymentSpec,
+        began: float,
+        *,
+        error: bool,
+        trace_id: str = "",
     ) -> None:
         key = (route.project, route.name, deployment.name)
         window = self._windows.get(key)
         if window is None:
             window = self._windows[key] = collections.deque(maxlen=WINDOW_MAX_SAMPLES)
-        window.append(Sample(time.monotonic(), (time.perf_counter() - began) * 1000, error))
+        latency_ms = (time.perf_counter() - began) * 1000
+        window.append(Sample(time.monotonic(), latency_ms, error, trace_id))
         if route.spec.canary is not None and route.spec.canary.state == "rolling":
             self._check_canary(route)
 
@@ -562,28 +689,77 @@ class Gateway:
             and n_c >= canary.min_requests
         )
         if not reason and not due:
+            self._check_scores(route)
             return
-        self._canary_busy.add(key)
         action = self.service.rollback_canary if reason else self.service.promote_canary
         note = reason or "scheduled promotion: no regression in the window"
+        self._change_canary(
+            route, lambda: action(route.project, route.name, actor="gateway", reason=note)
+        )
 
-        def change() -> None:
+    def _check_scores(self, route: Route) -> None:
+        """Compare the canary's and stable's trace scores (feedback, online evals) now and then.
+
+        Scores live in the database, so the comparison runs off the event loop, at most every
+        ``SCORE_CHECK_S`` per route, over the traces this process served in the window.
+        """
+        canary = route.spec.canary
+        key = (route.project, route.name)
+        now = time.monotonic()
+        if self.scores is None or canary is None or canary.score_name is None:
+            return
+        if now - self._scores_checked.get(key, -1e18) < SCORE_CHECK_S:
+            return
+        self._scores_checked[key] = now
+        since = now - canary.window_s
+
+        def traces(role: str) -> list[str]:
+            return [
+                sample.trace_id
+                for d in route.spec.deployments
+                if d.role == role
+                for sample in self._windows.get((*key, d.name), ())
+                if sample.at >= since and not sample.error and sample.trace_id
+            ]
+
+        canary_traces, stable_traces = traces("canary"), traces("stable")
+        if min(len(canary_traces), len(stable_traces)) < canary.min_scores:
+            return
+        scores, name = self.scores, canary.score_name
+
+        def compare() -> None:
+            canary_scores = scores(route.project, canary_traces, name)
+            stable_scores = scores(route.project, stable_traces, name)
+            reason = score_regression(canary, canary_scores, stable_scores)
+            if reason:
+                self.service.rollback_canary(
+                    route.project, route.name, actor="gateway", reason=reason
+                )
+
+        self._change_canary(route, compare)
+
+    def _change_canary(self, route: Route, change: Callable[[], Any]) -> None:
+        """Run a canary change (a database write) off the event loop, one at a time per route."""
+        key = (route.project, route.name)
+        self._canary_busy.add(key)
+
+        def run() -> None:
             try:
-                action(route.project, route.name, actor="gateway", reason=note)
+                change()
             except PodiumError as exc:
                 log.info("canary change on %s skipped: %s", route.name, exc.message)
             except Exception:
                 log.exception("canary change on %s failed", route.name)
             finally:
                 self._canary_busy.discard(key)
-                self._loaded_at = -1e18  # reload the route at the next request
+                self._loaded_generation = -1  # reload the route before the next request
 
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            change()
+            run()
             return
-        loop.run_in_executor(None, change)
+        loop.run_in_executor(None, run)
 
     def _finish(
         self,
@@ -597,7 +773,7 @@ class Gateway:
     ) -> None:
         duration_ms = (time.perf_counter() - started) * 1000
         deployment = attempt.deployment
-        model = deployment.model if deployment is not None else None
+        model = attempt.model or (deployment.model if deployment is not None else None)
         cost = self.prices.cost(model, attempt.input_tokens, attempt.output_tokens)
         if attempt.cache == "hit":
             cost = 0.0
@@ -612,13 +788,15 @@ class Gateway:
         if deployment is not None:
             attributes["gateway.deployment"] = deployment.name
             attributes["gateway.role"] = deployment.role
+        if attempt.registry is not None:
+            attributes["gateway.registry_model"] = attempt.registry[0]
+            attributes["gateway.registry_version"] = attempt.registry[1]
         if attempt.fallback_from:
             attributes["gateway.fallback_from"] = list(attempt.fallback_from)
         if error is not None:
             attributes["http.status_code"] = error.status
         span = SpanRecord(
-            # Ids need uniqueness, not secrecy: random bits are cheaper than os.urandom.
-            trace_id=f"{random.getrandbits(128):032x}",
+            trace_id=attempt.trace_id,
             span_id=f"{random.getrandbits(64) or 1:016x}",
             parent_span_id=None,
             name=f"gateway {operation}",
@@ -671,6 +849,22 @@ def _count_usage(answer: JSONObject, attempt: Attempt) -> None:
         attempt.output_tokens = usage.get("completion_tokens")
 
 
+def score_regression(
+    canary: CanarySpec, canary_scores: Mapping[str, float], stable_scores: Mapping[str, float]
+) -> str:
+    """Why the canary's scores regressed (mean lower by more than the margin), or ""."""
+    if min(len(canary_scores), len(stable_scores)) < canary.min_scores:
+        return ""
+    canary_mean = statistics.fmean(canary_scores.values())
+    stable_mean = statistics.fmean(stable_scores.values())
+    if stable_mean - canary_mean <= canary.max_score_drop:
+        return ""
+    return (
+        f"canary mean {canary.score_name} {canary_mean:.3g} vs stable {stable_mean:.3g} over "
+        f"{len(canary_scores)}/{len(stable_scores)} scored requests"
+    )
+
+
 def _client_error(exc: ProviderError) -> OpenAIError:
     code = {429: "rate_limit_exceeded", 504: "timeout"}.get(exc.status)
     kind = exc.kind if exc.kind != "server_error" or exc.status < 500 else "api_error"
@@ -678,4 +872,13 @@ def _client_error(exc: ProviderError) -> OpenAIError:
     return OpenAIError(exc.message, status=exc.status, kind=kind, code=code, headers=headers)
 
 
-__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "Answer", "Caller", "Gateway"]
+__all__ = [
+    "CHAT",
+    "COMPLETIONS",
+    "EMBEDDINGS",
+    "Answer",
+    "Caller",
+    "Gateway",
+    "ScoreReader",
+    "score_regression",
+]

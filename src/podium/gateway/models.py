@@ -4,8 +4,10 @@ A *route* is a public model name inside a project (what a client sends as ``mode
 or more *deployments*: a provider (``openai`` for any OpenAI-compatible upstream, ``local`` for the
 in-process model), the provider's own model name, a weight for the traffic split, a role
 (``stable`` or ``canary``) and optionally a prompt (name + label) whose messages are put in front
-of the client's. Route specs are validated pydantic models (frozen) because the same shape comes
-from the REST API, the YAML file and the database; everything here is pure (no I/O).
+of the client's. Instead of a fixed provider model, a deployment can bind a registry model
+version or alias: the gateway resolves it per request (cached for about a second), so moving the
+alias moves the traffic. Route specs are validated pydantic models (frozen) because the same
+shape comes from the REST API, the YAML file and the database; everything here is pure (no I/O).
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ class DeploymentSpec(BaseModel):
         default="openai",
         description="'openai': any OpenAI-compatible upstream; 'local': the in-process model.",
     )
-    model: str = Field(min_length=1, max_length=200, description="The provider's model name.")
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The provider's model name (not needed when a registry model is bound).",
+    )
     base_url: str | None = Field(
         default=None,
         max_length=2000,
@@ -52,12 +59,26 @@ class DeploymentSpec(BaseModel):
     prompt_label: str = Field(
         default="production", max_length=100, description="Label of the bound prompt."
     )
+    registry_model: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Registered model whose version this deployment serves.",
+    )
+    registry_alias: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Alias of the registered model to follow (e.g. 'production').",
+    )
+    registry_version: int | None = Field(
+        default=None, ge=1, description="A fixed version of the registered model."
+    )
     connect_timeout_s: float = Field(default=5.0, gt=0, le=600)
     read_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     total_timeout_s: float = Field(default=300.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _upstream_needs_url(self) -> DeploymentSpec:
+        self._check_model_source()
         if self.provider == "openai" and not self.base_url:
             raise ValueError(
                 f"deployment {self.name!r}: provider 'openai' needs base_url "
@@ -66,6 +87,34 @@ class DeploymentSpec(BaseModel):
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"deployment {self.name!r}: base_url must start with http(s)://")
         return self
+
+    def _check_model_source(self) -> None:
+        pinned = (self.registry_alias is not None) + (self.registry_version is not None)
+        if self.registry_model is None:
+            if pinned:
+                raise ValueError(
+                    f"deployment {self.name!r}: registry_alias/registry_version need "
+                    "registry_model (the registered model's name)"
+                )
+            if self.model is None:
+                raise ValueError(
+                    f"deployment {self.name!r}: needs model (the provider's model name) or "
+                    "registry_model (a registered model) with registry_alias or registry_version"
+                )
+        elif pinned != 1:
+            raise ValueError(
+                f"deployment {self.name!r}: registry_model needs exactly one of registry_alias "
+                "(follow an alias, e.g. 'production') or registry_version (a fixed version)"
+            )
+
+    @property
+    def registry_ref(self) -> str | None:
+        """``name@alias`` or ``name/version`` of the bound registry model, if any."""
+        if self.registry_model is None:
+            return None
+        if self.registry_alias is not None:
+            return f"{self.registry_model}@{self.registry_alias}"
+        return f"{self.registry_model}/{self.registry_version}"
 
 
 class CanarySpec(BaseModel):
@@ -87,6 +136,11 @@ class CanarySpec(BaseModel):
     min_requests: int = Field(default=20, ge=1)
     max_error_rate_delta: float = Field(default=0.05, ge=0, le=1)
     max_latency_ratio: float = Field(default=1.5, ge=1)
+    score_name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Trace score to compare."
+    )
+    max_score_drop: float = Field(default=0.1, ge=0, description="Tolerated drop in mean score.")
+    min_scores: int = Field(default=20, ge=1, description="Scored traces needed on each side.")
     stepped_at_ms: int = Field(default=0, ge=0)
 
     @field_validator("steps")

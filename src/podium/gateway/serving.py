@@ -19,7 +19,6 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 
 from podium.access.authz import Permission
-from podium.access.models import LOCAL_ACTOR, Principal
 from podium.access.secrets import key_prefix
 from podium.gateway import openai_wire
 from podium.gateway.dispatch import CHAT, COMPLETIONS, EMBEDDINGS, Caller, Gateway
@@ -39,28 +38,6 @@ async def caller_project(request: Request) -> str | None:
     if principal is not None and principal.kind == "key" and len(principal.roles) == 1:
         return str(next(iter(principal.roles)))
     return None
-
-
-class GatewayPermission(Permission):
-    """``Permission`` for ``/v1``, tolerant of the placeholder keys OpenAI clients must send.
-
-    OpenAI SDKs refuse to start without an API key, so in local mode (no users, loopback) a
-    bearer token that is not shaped like a Podium key (``sk-local``, ``unused`` …) is ignored
-    instead of failing as a malformed key. Podium-shaped keys are always checked.
-    """
-
-    async def __call__(self, request: Request) -> Principal:
-        token = request.headers.get("authorization", "").partition(" ")[2].strip()
-        if (
-            token
-            and key_prefix(token) is None
-            and getattr(request.state, "principal", None) is None
-        ):
-            gate = request.app.state.access_gate
-            if await gate._local_mode(request):
-                request.state.principal = Principal(name=LOCAL_ACTOR, kind="local", superuser=True)
-                request.state.csrf = None
-        return await super().__call__(request)
 
 
 def _caller(request: Request, body: dict[str, Any]) -> Caller:
@@ -115,7 +92,7 @@ async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
 def build_router(gateway: Gateway) -> APIRouter:
     """The ``/v1`` router, bound to the serving path."""
     router = APIRouter(prefix="/v1", tags=["gateway"], include_in_schema=False)
-    invoke = [Depends(GatewayPermission("gateway", "invoke", project=caller_project, audit=False))]
+    invoke = [Depends(Permission("gateway", "invoke", project=caller_project, audit=False))]
 
     async def serve(request: Request, operation: str) -> Response:
         body = await _body(request, operation)

@@ -19,14 +19,16 @@ import fcntl
 import importlib.util
 import os
 import shutil
+import tarfile
 import tempfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from podium.errors import MissingExtra
+from podium.errors import InvalidInput, MissingExtra
 
 SMOLLM2_NAME = "smollm2-135m-instruct"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -169,6 +171,64 @@ def load_smollm2(cache_dir: Path) -> LoadedModel:
     model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
     model.eval()
     return LoadedModel(SMOLLM2_NAME, model, tokenizer)
+
+
+def unpack_model_archive(chunks: Iterable[bytes], sha256: str, cache_dir: Path) -> Path:
+    """The Hugging Face folder inside a model archive (tar, tar.gz or zip), unpacked once.
+
+    Registry versions store a model as one archive; it is unpacked into
+    ``cache_dir/registry/<sha256>`` (atomic and locked like the exports) and the folder holding
+    ``config.json`` is returned. Members that would land outside the folder are refused.
+    Raises ``InvalidInput`` for an archive that is not a model folder.
+    """
+    target = cache_dir / "registry" / sha256
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(folder: Path) -> None:
+        archive = folder / ".archive"
+        with archive.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zipped:
+                for member in zipped.namelist():
+                    if not (folder / member).resolve().is_relative_to(folder.resolve()):
+                        raise InvalidInput(f"the model archive's member {member!r} leaves it")
+                zipped.extractall(folder)  # noqa: S202 (every member checked above)
+        else:
+            try:
+                with tarfile.open(archive, "r:*") as tarred:
+                    tarred.extractall(folder, filter="data")
+            except (tarfile.TarError, OSError) as exc:
+                raise InvalidInput(
+                    f"the model artifact is not a tar or zip archive of a model folder: {exc}"
+                ) from exc
+        archive.unlink()
+
+    unpacked = _export_once(target, write)
+    found = sorted(unpacked.rglob("config.json"), key=lambda p: len(p.parts))
+    if not found:
+        raise InvalidInput(
+            "the model archive holds no config.json: archive a folder written by "
+            "save_pretrained (model and tokenizer)"
+        )
+    return found[0].parent
+
+
+def load_folder(folder: Path, name: str) -> LoadedModel:
+    """A causal language model and its tokenizer from a ``save_pretrained`` folder, on CPU."""
+    require_torch("The local model")
+    _offline()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"model {name!r} cannot be loaded from its artifact: {exc}") from exc
+    model.eval()
+    return LoadedModel(name, model, tokenizer)
 
 
 def tiny_llama(cache_dir: Path, *, seed: int = 0, name: str = "tiny-llama") -> LoadedModel:

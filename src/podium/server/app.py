@@ -133,7 +133,7 @@ def build(settings: Settings) -> Services:
         data,
         tracing=tracing,
         evals=EvalService(db, projects, tracking),
-        gateway=_gateway(settings, db, projects, prompts),
+        gateway=_gateway(settings, db, projects, prompts, registry, tracing),
         **_monitoring(settings, db, projects),
     )
     services.trace_retention = RetentionJob(
@@ -237,7 +237,12 @@ def _prices(settings: Settings) -> PriceTable:
 
 
 def _gateway(
-    settings: Settings, db: Database, projects: ProjectService, prompts: PromptService
+    settings: Settings,
+    db: Database,
+    projects: ProjectService,
+    prompts: PromptService,
+    registry: RegistryService,
+    tracing: TracingService,
 ) -> Gateway:
     """The serving path, with the routes of ``PODIUM_GATEWAY_CONFIG`` applied."""
     service = GatewayService(db, projects, AuditLog(db))
@@ -250,7 +255,14 @@ def _gateway(
     recorder = SpanRecorder(db, projects, capacity=settings.gateway_span_queue)
     # Upstream API keys are read from the variables the routes name, here at the entry point.
     return Gateway(
-        service, prompts, _prices(settings), recorder, environ=os.environ, settings=settings
+        service,
+        prompts,
+        _prices(settings),
+        recorder,
+        environ=os.environ,
+        settings=settings,
+        registry=registry,
+        scores=tracing.mean_scores,
     )
 
 

@@ -4,7 +4,10 @@
 with different learning rates, epochs and LoRA ranks (one of them diverges and fails), an
 learning-rate sweep with two child runs, metric curves over 100 steps, a config artifact per run,
 and a registered model with two versions whose ``staging`` and ``production`` aliases have
-moved. Everything goes through the services, exactly as a user's calls would.
+moved, and a versioned prompt. ``podium.server.demo_ops`` adds the rest: a dataset with a
+cleaned version, gateway routes, two days of traces, an alert rule and two finished eval
+experiments (``baseline`` and ``candidate``).
+Everything goes through the services, exactly as a user's calls would.
 
 The curves come from a seeded random generator, so every seed draws the same numbers; the times
 are laid out in the hours before the seeding, so the demo always looks recent.
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podium.errors import Conflict, NotFound
+from podium.server.demo_ops import seed_operations
 from podium.store.clock import now_ms
 from podium.tracking.models import MetricPoint
 from podium.tracking.schemas import RunStatus
@@ -87,12 +91,23 @@ Routing customer reviews to the right queue. Not for moderation decisions withou
 
 
 def seed_demo(services: Services) -> None:
-    """Create the demo project unless it already has runs (so seeding twice is harmless)."""
+    """Create the demo project; each piece is skipped when present (seeding twice is harmless).
+
+    The tracking, registry and prompt objects are seeded here; datasets, gateway routes,
+    traces, alerts and evals by ``podium.server.demo_ops``.
+    """
+    _seed_tracking(services)
+    seed_operations(services)
+
+
+def _seed_tracking(services: Services) -> None:
+    """Runs, the registered model and the prompt, unless the experiment already has runs
+    (the demo's eval experiments are runs too, of another experiment)."""
     tracking = services.tracking
     try:
-        if tracking.search_runs(project=PROJECT, limit=1):
+        if tracking.search_runs(project=PROJECT, experiments=[EXPERIMENT], limit=1):
             return
-    except NotFound:  # no demo project yet
+    except NotFound:  # no demo project or experiment yet
         pass
     with contextlib.suppress(Conflict):  # left by an earlier, interrupted seeding
         tracking.create_experiment(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -120,6 +121,14 @@ class TracingService:
             if sql.find_trace(conn, owner.id, trace_id) is None:
                 raise _trace_not_found(trace_id, project)
             return sql.add_score(conn, owner.id, trace_id, name, value, source, comment, now_ms())
+
+    def mean_scores(self, project: str, trace_ids: Sequence[str], name: str) -> dict[str, float]:
+        """Each given trace's mean score called ``name``; traces without one are left out."""
+        owner = self._project_or_none(project)
+        if owner is None or not trace_ids:
+            return {}
+        with self._db.read() as conn:
+            return sql.mean_scores(conn, owner.id, list(trace_ids), name)
 
     def prune(
         self,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import threading
 import time
@@ -34,7 +35,7 @@ from podium.local_models.generation import (
     SamplingParams,
     TextDelta,
 )
-from podium.local_models.weights import SMOLLM2_NAME, load_smollm2
+from podium.local_models.weights import SMOLLM2_NAME, LoadedModel, load_smollm2
 from podium.settings import Settings
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ T = TypeVar("T")
 DEFAULT_MAX_TOKENS = 256  # OpenAI's "until the context ends" is minutes on a CPU
 MAX_CHOICES = 8
 MAX_EMBED_INPUTS = 2048
+MAX_ARTIFACT_ENGINES = 2  # registry models kept loaded at once (each holds its weights)
 _ROLES = {"system", "user", "assistant", "tool", "developer"}
 
 
@@ -70,6 +72,12 @@ class LocalProvider:
         self.chat_model = engine.name if engine is not None else SMOLLM2_NAME
         self.embedding_model = embedder.name if embedder is not None else MINILM_NAME
         self._load_lock = threading.Lock()
+        # Registry versions served from their artifacts: name -> loader, and the engines
+        # loaded so far (least recently used first; at most MAX_ARTIFACT_ENGINES stay loaded).
+        self._artifact_loaders: dict[str, Callable[[], LoadedModel]] = {}
+        self._artifact_engines: collections.OrderedDict[str, GenerationEngine] = (
+            collections.OrderedDict()
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalProvider:
@@ -238,6 +246,8 @@ class LocalProvider:
 
     def close_sync(self) -> None:
         """``aclose`` for callers outside an event loop."""
+        while self._artifact_engines:
+            self._artifact_engines.popitem()[1].close()
         engine = self._engine
         if engine is not None and self._owns_engine:
             engine.close()
@@ -245,14 +255,41 @@ class LocalProvider:
 
     # -- lazy loading -----------------------------------------------------------------------
 
+    def add_artifact_model(self, name: str, load: Callable[[], LoadedModel]) -> None:
+        """Serve ``name`` with the model ``load`` returns (called once, off the event loop).
+
+        The gateway registers registry versions whose artifact is a model folder this way.
+        """
+        self._artifact_loaders.setdefault(name, load)
+
     async def _generation(self, request: JSONObject) -> GenerationEngine:
         model = request.get("model")
+        if isinstance(model, str) and model in self._artifact_loaders:
+            return await _off_loop(lambda: self._artifact_engine(model))
         if model != self.chat_model:
             raise _unknown_model(model, self.chat_model)
         if self._engine is None:
             await _off_loop(self._load_engine)
         assert self._engine is not None  # set by _load_engine or it raised
         return self._engine
+
+    def _artifact_engine(self, name: str) -> GenerationEngine:
+        with self._load_lock:
+            engine = self._artifact_engines.get(name)
+            if engine is None:
+                settings = self._settings
+                engine = GenerationEngine(
+                    self._artifact_loaders[name](),
+                    max_batch=settings.local_max_batch,
+                    int8=settings.local_int8,
+                    threads=settings.local_threads or None,
+                )
+                self._artifact_engines[name] = engine
+                while len(self._artifact_engines) > MAX_ARTIFACT_ENGINES:
+                    _, evicted = self._artifact_engines.popitem(last=False)
+                    evicted.close()
+            self._artifact_engines.move_to_end(name)
+            return engine
 
     def _load_engine(self) -> None:
         with self._load_lock:
