@@ -20,7 +20,7 @@ from podium.access.models import DEFAULT_PROJECT
 from podium.data.lineage import NODE_HEIGHT, NODE_WIDTH, build_lineage, layout
 from podium.data.service import DataService
 from podium.errors import NotFound, PodiumError
-from podium.pages import error_page
+from podium.pages import int_param, part_error_page
 
 PAGE_SIZE = 50
 MAX_VERSIONS = 500
@@ -32,22 +32,12 @@ def build_router(service: DataService, templates: Jinja2Templates) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     by_query = [Depends(read)]
 
-    def error(request: Request, exc: PodiumError, project: str) -> HTMLResponse:
-        if exc.status >= 500:
-            raise exc
-        return error_page(
-            templates,
-            request,
-            exc,
-            project=project,
-            back_url="/datasets?" + urlencode({"project": project}),
-            back_label="Back to the datasets",
-        )
+    error = part_error_page(templates, "/datasets", "Back to the datasets")
 
     @router.get("/datasets", response_class=HTMLResponse, dependencies=by_query)
     def datasets_page(request: Request) -> HTMLResponse:
         project = request.query_params.get("project") or DEFAULT_PROJECT
-        offset = _int(request.query_params.get("offset"), 0)
+        offset = int_param(request.query_params.get("offset"), 0)
         try:
             found = service.list_datasets(project, offset=offset, limit=PAGE_SIZE + 1)
         except NotFound:
@@ -67,12 +57,12 @@ def build_router(service: DataService, templates: Jinja2Templates) -> APIRouter:
     @router.get("/datasets/{name}", response_class=HTMLResponse, dependencies=by_query)
     def dataset_page(request: Request, name: str) -> HTMLResponse:
         project = request.query_params.get("project") or DEFAULT_PROJECT
-        offset = _int(request.query_params.get("offset"), 0)
+        offset = int_param(request.query_params.get("offset"), 0)
         search = (request.query_params.get("search") or "").strip()[:500]
         try:
             dataset = service.get_dataset(project, name)
             versions = service.list_versions(project, name, limit=MAX_VERSIONS)
-            number = _int(request.query_params.get("version"), dataset.latest_version) or None
+            number = int_param(request.query_params.get("version"), dataset.latest_version) or None
             current = service.get_version(project, name, number) if versions else None
             rows = (
                 service.rows(
@@ -117,8 +107,8 @@ def build_router(service: DataService, templates: Jinja2Templates) -> APIRouter:
         project = request.query_params.get("project") or DEFAULT_PROJECT
         try:
             dataset = service.get_dataset(project, name)
-            other = _int(request.query_params.get("other"), dataset.latest_version)
-            base = _int(request.query_params.get("base"), max(1, other - 1))
+            other = int_param(request.query_params.get("other"), dataset.latest_version)
+            base = int_param(request.query_params.get("base"), max(1, other - 1))
             diff = service.diff(project, name, base, other, examples=20)
         except PodiumError as exc:
             return error(request, exc, project)
@@ -141,10 +131,3 @@ def build_router(service: DataService, templates: Jinja2Templates) -> APIRouter:
         return templates.TemplateResponse(request, page, {"project": job.project, "job": job})
 
     return router
-
-
-def _int(raw: str | None, default: int) -> int:
-    try:
-        return max(0, int(raw)) if raw else default
-    except ValueError:
-        return default

@@ -17,7 +17,7 @@ from podium.access.authz import Permission, from_query
 from podium.access.models import DEFAULT_PROJECT
 from podium.errors import NotFound, PodiumError
 from podium.evals.service import EvalService
-from podium.pages import error_page
+from podium.pages import int_param, part_error_page
 
 PAGE_SIZE = 50
 ITEMS_SHOWN = 200
@@ -28,22 +28,12 @@ def build_router(service: EvalService, templates: Jinja2Templates) -> APIRouter:
     read = Permission("evals", "read", project=from_query())
     router = APIRouter(include_in_schema=False, dependencies=[Depends(read)])
 
-    def error(request: Request, exc: PodiumError, project: str) -> HTMLResponse:
-        if exc.status >= 500:
-            raise exc
-        return error_page(
-            templates,
-            request,
-            exc,
-            project=project,
-            back_url="/evals?" + urlencode({"project": project}),
-            back_label="Back to the eval experiments",
-        )
+    error = part_error_page(templates, "/evals", "Back to the eval experiments")
 
     @router.get("/evals", response_class=HTMLResponse)
     def experiments_page(request: Request) -> HTMLResponse:
         project = request.query_params.get("project") or DEFAULT_PROJECT
-        offset = _int(request.query_params.get("offset"), 0)
+        offset = int_param(request.query_params.get("offset"), 0)
         try:
             found = service.list_experiments(project, offset=offset, limit=PAGE_SIZE + 1)
         except NotFound:
@@ -93,10 +83,3 @@ def build_router(service: EvalService, templates: Jinja2Templates) -> APIRouter:
         return templates.TemplateResponse(request, "evals/experiment.html", context)
 
     return router
-
-
-def _int(raw: str | None, default: int) -> int:
-    try:
-        return max(0, int(raw)) if raw else default
-    except ValueError:
-        return default

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from podium.access.authz import Permission, from_query
 from podium.access.models import DEFAULT_PROJECT
 from podium.errors import InvalidInput, PodiumError
-from podium.pages import error_page
+from podium.pages import part_error_page
 from podium.store.clock import to_ms
 from podium.tracing.models import Span, TraceCursor, TraceFilter
 from podium.tracing.service import TracingService
@@ -45,17 +45,7 @@ def build_router(service: TracingService, templates: Jinja2Templates) -> APIRout
     read = Permission("tracing", "read", project=from_query())
     router = APIRouter(include_in_schema=False, dependencies=[Depends(read)])
 
-    def error(request: Request, exc: PodiumError, project: str) -> HTMLResponse:
-        if exc.status >= 500:
-            raise exc
-        return error_page(
-            templates,
-            request,
-            exc,
-            project=project,
-            back_url="/traces?" + urlencode({"project": project}),
-            back_label="Back to the traces",
-        )
+    error = part_error_page(templates, "/traces", "Back to the traces")
 
     @router.get("/traces", response_class=HTMLResponse)
     def traces_page(request: Request) -> HTMLResponse:
