@@ -1,11 +1,13 @@
 """Fixtures of the evals tests: a tiny OpenAI-compatible server on 127.0.0.1 (deterministic
-answers, a grading judge, a position-biased judge, a flaky and a slow model), a QA dataset, and
-environment for CLI runs in embedded mode over the test's database."""
+answers, a grading judge, a position-biased judge, a flaky and a slow model), a QA dataset,
+environment for CLI runs in embedded mode over the test's database, and headless Chromium for
+the UI tests."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ import pytest
 
 from podium.server.app import Services
 from podium.settings import Settings
+from tests.support.requirements import missing
 
 # The QA dataset every test uses: input, expected answer.
 QA = [
@@ -30,6 +33,18 @@ QA = [
 # What the "good" model answers; the "weak" model gets the last three wrong.
 GOOD = {q: a for q, a in QA}
 WEAK = {**GOOD, QA[3][0]: "Marlowe", QA[4][0]: "5", QA[5][0]: "Saturn"}
+
+
+# Debian's Chromium in a container: no sandbox, GPU or background traffic.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @dataclass
@@ -159,3 +174,21 @@ def weak_answer(question: str) -> str:
 def shouts(output: str, expected: str | None, item: dict[str, Any]) -> dict[str, Any]:
     """A custom scorer: 1.0 for an all-capitals output, with a detail."""
     return {"score": float(output.isupper()), "length": len(output)}
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """Headless Debian Chromium, driven by Playwright (never ``playwright install``)."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        missing("chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed (pip install 'podium[test]')")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
