@@ -2,8 +2,9 @@
 
 The serving path hands each finished request's span to ``SpanRecorder.record``, which only puts
 it on a bounded queue (microseconds, never blocks); a daemon thread drains the queue in batches
-and stores them with the tracing part's span insert, one transaction per batch. When the queue
-is full the span is dropped and counted (``dropped``) rather than slowing the requests down.
+and stores them through ``TracingService.store_spans`` (one transaction per project and batch).
+When the queue is full the span is dropped and counted (``dropped``) rather than slowing the
+requests down.
 ``flush`` waits until everything queued so far is stored (tests, graceful shutdown).
 """
 
@@ -16,11 +17,9 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from podium.access.service import ProjectService
 from podium.errors import PodiumError
-from podium.store.engine import Database
-from podium.tracing import sql as tracing_sql
 from podium.tracing.models import SpanRecord
+from podium.tracing.service import TracingService
 
 log = logging.getLogger("podium.gateway")
 BATCH = 512
@@ -30,11 +29,9 @@ IDLE_WAIT_S = 0.2
 class SpanRecorder:
     """A bounded queue of spans and the thread that stores them."""
 
-    def __init__(self, db: Database, projects: ProjectService, capacity: int = 10_000) -> None:
-        self._db = db
-        self._projects = projects
+    def __init__(self, tracing: TracingService, capacity: int = 10_000) -> None:
+        self._tracing = tracing
         self._queue: queue.Queue[tuple[str, SpanRecord] | None] = queue.Queue(capacity)
-        self._project_ids: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.dropped = 0
@@ -107,8 +104,4 @@ class SpanRecorder:
         for project, span in batch:
             by_project.setdefault(project, []).append(span)
         for project, spans in by_project.items():
-            project_id = self._project_ids.get(project)
-            if project_id is None:
-                project_id = self._project_ids[project] = self._projects.ensure(project).id
-            with self._db.write() as conn:
-                self.stored += tracing_sql.insert_spans(conn, project_id, spans)
+            self.stored += self._tracing.store_spans(project, spans)

@@ -252,7 +252,7 @@ def _gateway(
         except Exception:
             db.dispose()  # the server will not start; leave no connections behind
             raise
-    recorder = SpanRecorder(db, projects, capacity=settings.gateway_span_queue)
+    recorder = SpanRecorder(tracing, capacity=settings.gateway_span_queue)
     # Upstream API keys are read from the variables the routes name, here at the entry point.
     return Gateway(
         service,

@@ -23,6 +23,7 @@ from podium.store.clock import from_ms, now_ms
 from podium.store.engine import Database
 from podium.tracing import otlp, sql
 from podium.tracing.models import (
+    SpanRecord,
     StatsBucket,
     TraceCursor,
     TraceDetail,
@@ -75,6 +76,17 @@ class TracingService:
             stored = sql.insert_spans(conn, owner.id, decoded.spans)
         unique = len({(s.trace_id, s.span_id) for s in decoded.spans})
         return IngestResult(stored, unique - stored, decoded.rejected, decoded.errors)
+
+    def store_spans(self, project: str, spans: Sequence[SpanRecord]) -> int:
+        """Store already decoded spans (the gateway's own) in ``project``, created if missing.
+
+        One transaction; spans stored before are skipped. Returns how many were new.
+        """
+        if not spans:
+            return 0
+        owner = self._projects.ensure(project)
+        with self._db.write() as conn:
+            return sql.insert_spans(conn, owner.id, list(spans))
 
     def _project_or_none(self, project: str) -> Project | None:
         # Ingest creates projects on first use; until a span arrives a project may not exist,
