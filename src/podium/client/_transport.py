@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable, Coroutine, MutableMapping
 from typing import Any
 
 import httpx
@@ -26,7 +26,12 @@ class InProcessTransport(httpx.BaseTransport):
     """An ``httpx`` transport that calls an ASGI app in this process."""
 
     def __init__(
-        self, app: Any, on_close: Callable[[], None] | None = None, *, embedded: bool = True
+        self,
+        app: Any,
+        on_close: Callable[[], None] | None = None,
+        *,
+        embedded: bool = True,
+        on_loop_close: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         async def embedded_app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
             # Marks in-process calls: whoever holds the database files needs no login.
@@ -40,6 +45,7 @@ class InProcessTransport(httpx.BaseTransport):
         )
         self._thread.start()
         self._on_close = on_close
+        self._on_loop_close = on_loop_close
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Run the request through the app and return the fully read response.
@@ -68,7 +74,18 @@ class InProcessTransport(httpx.BaseTransport):
         return response.status_code, response.headers, content
 
     def close(self) -> None:
-        """Stop the loop thread and release the app's resources."""
+        """Stop the loop thread and release the app's resources.
+
+        ``on_loop_close`` runs on the private loop first: connections opened on it (the
+        gateway's upstream pools) can only be closed there.
+        """
+        if self._on_loop_close is not None and self._loop.is_running():
+            closing = asyncio.run_coroutine_threadsafe(self._on_loop_close(), self._loop)
+            try:
+                closing.result(timeout=5)
+            except Exception:  # closing must go on whatever the pools did
+                closing.cancel()
+            self._on_loop_close = None
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
@@ -91,7 +108,9 @@ def embedded_transport(settings: Any = None) -> InProcessTransport:
             "pip install 'podium[server]', or set PODIUM_URL to a running server"
         ) from exc
     services = build(settings if settings is not None else Settings())
-    return InProcessTransport(create_app(services), on_close=services.close)
+    return InProcessTransport(
+        create_app(services), on_close=services.close, on_loop_close=services.gateway.aclose
+    )
 
 
 def connect(url: str | None, *, settings: Any = None, api_key: str | None = None) -> httpx.Client:

@@ -54,12 +54,23 @@ class UpstreamProvider:
         # each run their own loop, so a provider shared between them keeps one per loop.
         loop = asyncio.get_running_loop()
         if self._session is None or self._loop is not loop or self._session.closed:
+            self._retire(loop)
             connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=30)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, headers=self._headers
             )
             self._loop = loop
         return self._session
+
+    def _retire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the session of the loop we are leaving, on that loop, if it still runs."""
+        old, old_loop = self._session, self._loop
+        self._session = None
+        if old is None or old.closed or old_loop is None or old_loop is loop:
+            return
+        if old_loop.is_running():
+            asyncio.run_coroutine_threadsafe(old.close(), old_loop)
+        # A closed loop took its sockets with it; nothing is left to close there.
 
     async def _post(self, path: str, request: JSONObject) -> JSONObject:
         try:
