@@ -218,7 +218,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.include_router(tracing_ui.build_router(services.tracing, templates))
     app.include_router(evals_ui.build_router(services.evals, templates))
-    app.include_router(gateway_ui.build_router(services.gateway, templates))
+    app.include_router(gateway_ui.build_router(services.gateway, templates, services.audit))
     web.mount_static(app)
 
     app.add_middleware(
