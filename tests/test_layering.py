@@ -29,7 +29,17 @@ EXEMPT = {
     ("client/_transport.py", "podium.server.app"),
     ("client/prompts.py", "podium.prompts"),
 }
-SHARED_LEAVES = {"errors", "settings", "wire", "pages", "units", "_version", "cli", "client"}
+SHARED_LEAVES = {
+    "errors",
+    "yamlio",
+    "settings",
+    "wire",
+    "pages",
+    "units",
+    "_version",
+    "cli",
+    "client",
+}
 LAYER = {"models": 0, "schemas": 0, "sql": 1, "service": 2, "routes": 3, "cli": 3, "ui": 3}
 
 

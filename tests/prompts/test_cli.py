@@ -115,7 +115,7 @@ def test_push_pull_round_trip_label_diff_render(live_server: LiveServer, tmp_pat
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("name: [unclosed\n", "line 2, column 1: not valid YAML: expected ',' or ']'"),
+        ("name: [unclosed\n", "is not valid YAML at line 2, column 1: expected ',' or ']'"),
         ("- a list\n", "the file must be a mapping"),
         ("name: x\ntemplate: hi\ncolour: red\n", "field 'colour': unknown field"),
         ("template: hi\n", "field 'name': required"),

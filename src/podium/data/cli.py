@@ -29,6 +29,7 @@ from podium.cli.output import format_when, print_json, print_table, stdout
 from podium.client import Client
 from podium.client import data as sdk
 from podium.errors import InvalidInput
+from podium.yamlio import read_yaml
 
 app = typer.Typer(
     help="Datasets: versioned rows, imports, exports, diffs and lineage.",
@@ -315,12 +316,7 @@ def _split_top_level(text: str) -> list[str]:
 
 
 def _pipeline_file(path: Path) -> list[dict[str, Any]]:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(
-            f"cannot read the pipeline {str(path)!r}: {exc}", field="pipeline"
-        ) from None
+    loaded = read_yaml(path, field="pipeline")
     steps = loaded.get("steps") if isinstance(loaded, dict) else loaded
     if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
         raise InvalidInput(

@@ -36,10 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from podium.errors import InvalidInput
 from podium.evals.scorers import FunctionScorer, Scorer, get_scorer
+from podium.yamlio import read_yaml
 
 _TARGET_KEYS = {
     "name",
@@ -337,8 +336,4 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
     source = Path(path)
     if not source.is_file():
         raise InvalidInput(f"suite file {str(source)!r} does not exist", field="suite")
-    try:
-        data = yaml.safe_load(source.read_text())
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{source}: not valid YAML: {exc}", field="suite") from None
-    return parse_suite(data)
+    return parse_suite(read_yaml(source, field="suite"))

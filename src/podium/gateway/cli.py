@@ -12,12 +12,12 @@ from typing import Any
 from urllib.parse import quote
 
 import typer
-import yaml
 
 from podium.access.models import DEFAULT_PROJECT
 from podium.cli.output import format_when, print_json, print_table, stdout
 from podium.client import Client
 from podium.errors import InvalidInput
+from podium.yamlio import read_yaml
 
 app = typer.Typer(help="Gateway: routes, deployments, canaries and limits.", no_args_is_help=True)
 routes_app = typer.Typer(help="Routes: public model names and their deployments.")
@@ -113,10 +113,7 @@ def apply(
     as_json: bool = JsonOption,
 ) -> None:
     """Create or replace every route in a YAML file (``routes:`` list; see docs/gateway.md)."""
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{file} is not valid YAML: {exc}", field="file") from exc
+    raw = read_yaml(file, field="file")
     if not isinstance(raw, dict) or not isinstance(raw.get("routes"), list):
         raise InvalidInput(f"{file} needs a top-level 'routes' list; see docs/gateway.md")
     applied = []

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from podium.access.audit import AuditLog
@@ -26,6 +25,7 @@ from podium.gateway import sql
 from podium.gateway.models import NAME_PATTERN, Limits, Route, RouteEvent, RouteSpec
 from podium.store.clock import now_ms
 from podium.store.engine import Database
+from podium.yamlio import read_yaml
 
 _NAME = re.compile(NAME_PATTERN)
 MINUTE_MS = 60_000
@@ -41,7 +41,9 @@ def parse_spec(raw: Mapping[str, Any], route: str = "") -> RouteSpec:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "spec"
         prefix = f"route {route!r}: " if route else ""
-        raise InvalidInput(f"{prefix}{where}: {first.get('msg', 'invalid')}", field=where) from exc
+        # A validator's own message reads better without pydantic's "Value error, " label.
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        raise InvalidInput(f"{prefix}{where}: {message}", field=where) from exc
 
 
 def _month_start(now: int) -> int:
@@ -227,11 +229,7 @@ class GatewayService:
 
     def apply_file(self, path: Path, *, actor: str) -> list[Route]:
         """Apply a YAML config file (``routes:`` list, see docs/gateway.md); the routes put."""
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidInput(f"cannot read gateway config {path}: {exc}", field="file") from exc
-        return self.apply_config(raw, actor=actor)
+        return self.apply_config(read_yaml(path, field="file"), actor=actor)
 
     def apply_config(self, raw: Any, *, actor: str) -> list[Route]:
         """Apply a parsed config (``{"routes": [{"name", "project"?, ...spec}]}``)."""

@@ -35,6 +35,7 @@ from podium.gateway.models import Route, RouteSpec
 from podium.gateway.service import parse_spec
 from podium.gateway.views import route_public, route_status
 from podium.pages import error_page
+from podium.yamlio import parse_yaml
 
 log = logging.getLogger("podium.gateway.ui")
 
@@ -85,17 +86,7 @@ def spec_from_yaml(text: str) -> RouteSpec:
     """Parse a form's YAML into a spec; ``InvalidInput`` naming the line or the bad field."""
     if len(text) > MAX_SPEC_CHARS:
         raise InvalidInput(f"the spec is longer than {MAX_SPEC_CHARS} characters", field="spec")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidInput(f"the spec is not valid YAML{where}: {problem}", field="spec") from exc
-    except RecursionError as exc:
-        raise InvalidInput("the spec is nested too deeply to be a route", field="spec") from exc
-    except ValueError as exc:  # a scalar YAML cannot build, e.g. the date 2024-02-30
-        raise InvalidInput(f"the spec is not valid YAML: {exc}", field="spec") from exc
+    raw = parse_yaml(text, source="the spec", field="spec")
     if raw is None:
         raise InvalidInput(
             "the spec is empty: give at least a 'deployments' list (see the example)",

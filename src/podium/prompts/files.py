@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from podium.errors import InvalidInput
+from podium.yamlio import read_yaml
 
 FIELDS = (
     "name",
@@ -62,16 +63,7 @@ def prompt_files(directory: Path) -> list[Path]:
 
 def read_prompt_file(path: Path) -> tuple[str, dict[str, Any]]:
     """The prompt's name and the body to push; ``InvalidInput`` naming the file and field."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        # One line: the problem and where, not PyYAML's multi-line excerpt.
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "cannot be parsed"
-        raise InvalidInput(f"{path}:{where}: not valid YAML: {problem}", field="file") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path} is not UTF-8 text", field="file") from None
+    data = read_yaml(path, field="file")
     if not isinstance(data, dict):
         raise InvalidInput(
             f"{path}: the file must be a mapping with name, template …", field="file"
