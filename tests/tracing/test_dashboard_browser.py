@@ -114,3 +114,51 @@ def test_empty_project_and_alerts_page(page: Page) -> None:
     tab.goto("/alerts?project=shop")
     assert tab.locator("h1").inner_text() == "Alerts"
     assert tab.locator(".mainnav a.active").inner_text() == "Monitoring"
+
+
+def test_drift_page_overlays_the_length_histograms(page: Page, traced_server: LiveServer) -> None:
+    """Short English questions two hours ago, long French ones in the last hour: the drift page
+    flags the shift and draws both length histograms (uPlot) without a console error."""
+    start = now_ms() - 2 * 3_600_000 - T0_NS // 1_000_000
+    spans = []
+    for i in range(40):
+        recent = i >= 20
+        text = (
+            f"Pourriez-vous m'expliquer en détail la facture numéro {i} et ses pénalités ? " * 3
+            if recent
+            else f"Where is order {i}?"
+        )
+        attrs = genai_attrs("gpt-4o", **{"input.value": text, "output.value": text.upper()})
+        spans.append(
+            span(
+                new_trace_id(),
+                new_span_id(),
+                start_ms=start + (3_600_000 if recent else 0) + i * 60_000,
+                attrs=attrs,
+            )
+        )
+    reply = httpx.post(
+        traced_server.url + "/otlp/v1/traces",
+        content=otlp_request(*spans).SerializeToString(),
+        headers={**PROTOBUF, "X-Podium-Project": "drifting"},
+    )
+    assert reply.status_code == 200
+    tab = page.tab
+    tab.goto("/traces/drift?project=drifting&reference=3h..70m&current=70m..now&check=1")
+    assert tab.locator("[data-verdict]").get_attribute("data-verdict") == "drift"
+    flagged = tab.locator('tr[data-statistic="length_input"]').get_attribute("data-flagged")
+    assert flagged == "true"
+    charts = tab.locator('.drift-chart[data-rendered="true"]')
+    charts.first.wait_for()
+    assert charts.count() >= 2
+    painted: int = charts.first.locator("canvas").evaluate(
+        """c => {
+            const pixels = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 3; i < pixels.length; i += 4) { if (pixels[i] > 0) n++; }
+            return n;
+        }"""
+    )
+    assert painted > 500
+    legend = charts.first.locator(".u-legend").inner_text()
+    assert "reference" in legend and "current" in legend
