@@ -162,7 +162,10 @@ def test_bad_yaml_names_the_route_and_field(settings: Settings, tmp_path: Path) 
 
     config = tmp_path / "gateway.yaml"
     config.write_text("routes:\n  - name: chat\n    deployments: [{name: a}]\n")
-    with pytest.raises(InvalidInput, match=r"route 'chat': deployments.0: deployment 'a': needs model \(the provider's"):
+    with pytest.raises(
+        InvalidInput,
+        match=r"route 'chat': deployments.0: deployment 'a': needs model \(the provider's",
+    ):
         build(settings.model_copy(update={"gateway_config": config}))
 
 
