@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from podium.access.models import Role
+from podium.errors import Conflict
 from podium.gateway.models import RouteSpec
 from podium.gateway.ui import EXAMPLE_SPEC, spec_from_yaml, spec_yaml
 from podium.server.app import Services
@@ -73,6 +74,22 @@ def test_the_edit_yaml_round_trips_and_the_example_is_valid() -> None:
 
 
 # -- create, edit, errors -----------------------------------------------------------------------
+
+
+def test_put_route_is_a_compare_and_swap_when_asked(services: Services) -> None:
+    gateway = services.gateway.service
+    one = RouteSpec.model_validate(spec_from_yaml(EXAMPLE_SPEC).model_dump())
+    two = one.model_copy(update={"retries": one.retries + 1})
+    first = gateway.put_route("default", "cas", one, actor="a", expected_revision=0)
+    assert first.revision == 1
+    with pytest.raises(Conflict, match="already exists"):
+        gateway.put_route("default", "cas", two, actor="b", expected_revision=0)
+    assert gateway.put_route("default", "cas", two, actor="b", expected_revision=1).revision == 2
+    with pytest.raises(Conflict, match="at revision 2 \\(by b\\), not 1"):
+        gateway.put_route("default", "cas", one, actor="c", expected_revision=1)
+    with pytest.raises(Conflict, match="deleted meanwhile"):
+        gateway.put_route("default", "gone", one, actor="c", expected_revision=4)
+    assert gateway.get_route("default", "cas").spec == two
 
 
 def test_create_a_route_with_the_new_route_form(http: httpx.Client, services: Services) -> None:

@@ -46,6 +46,26 @@ def parse_spec(raw: Mapping[str, Any], route: str = "") -> RouteSpec:
         raise InvalidInput(f"{prefix}{where}: {message}", field=where) from exc
 
 
+def _check_revision(name: str, current: Route | None, expected: int | None) -> None:
+    if expected is None:
+        return
+    revision = current.revision if current is not None else 0
+    if revision == expected:
+        return
+    if current is None:
+        raise Conflict(f"route {name!r} was deleted meanwhile", field="revision")
+    if expected == 0:
+        raise Conflict(
+            f"route {name!r} already exists (revision {revision}); edit it instead",
+            field="name",
+        )
+    raise Conflict(
+        f"route {name!r} changed meanwhile: it is at revision {revision} (by "
+        f"{current.updated_by}), not {expected}",
+        field="revision",
+    )
+
+
 def _month_start(now: int) -> int:
     moment = datetime.fromtimestamp(now / 1000, tz=UTC)
     start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -88,9 +108,20 @@ class GatewayService:
         return found
 
     def put_route(
-        self, project: str, name: str, spec: RouteSpec, *, actor: str, action: str = "put"
+        self,
+        project: str,
+        name: str,
+        spec: RouteSpec,
+        *,
+        actor: str,
+        action: str = "put",
+        expected_revision: int | None = None,
     ) -> Route:
-        """Create or replace a route; an unchanged spec records nothing."""
+        """Create or replace a route; an unchanged spec records nothing.
+
+        ``expected_revision`` makes it a compare-and-swap: the route must still be at that
+        revision (0: must not exist yet), else ``Conflict`` naming the current one.
+        """
         if not _NAME.match(name):
             raise InvalidInput(
                 f"route name {name!r} is not valid: use 1-200 letters, digits, '.', '_', ':', "
@@ -104,6 +135,7 @@ class GatewayService:
         now = now_ms()
         with self._db.write() as conn:
             previous = sql.find_route(conn, owner.id, owner.name, name)
+            _check_revision(name, previous, expected_revision)
             if previous is not None and previous.spec == spec:
                 return previous
             sql.save_route(conn, owner.id, name, dumped, previous=previous, actor=actor, now=now)

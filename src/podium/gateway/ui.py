@@ -29,7 +29,7 @@ from podium.access.auth import current_actor
 from podium.access.authz import EMBEDDED_SCOPE_KEY, AuditContext, Permission, from_query
 from podium.access.models import DEFAULT_PROJECT
 from podium.access.policy import allows
-from podium.errors import Conflict, InvalidInput, NotFound, PodiumError, ServiceUnavailable
+from podium.errors import Conflict, InvalidInput, PodiumError, ServiceUnavailable
 from podium.gateway.dispatch import Gateway
 from podium.gateway.models import Route, RouteSpec
 from podium.gateway.service import parse_spec
@@ -245,16 +245,14 @@ def build_router(gateway: Gateway, templates: Jinja2Templates, audit_log: AuditL
                     "name: give the route a name, the model name clients send (e.g. chat)",
                     field="name",
                 )
+            parsed = spec_from_yaml(spec)
             try:
-                service.get_route(project, name)
-            except NotFound:
-                pass
-            else:
+                route = service.put_route(project, name, parsed, actor=actor, expected_revision=0)
+            except Conflict as exc:
                 raise Conflict(
                     f"route {name!r} already exists in project {project!r}; edit it on its page",
                     field="name",
-                )
-            route = service.put_route(project, name, spec_from_yaml(spec), actor=actor)
+                ) from exc
         except PodiumError as exc:
             if exc.status >= 500:
                 raise
@@ -293,7 +291,14 @@ def build_router(gateway: Gateway, templates: Jinja2Templates, audit_log: AuditL
                     "deployments above and save again to replace the route",
                     field="revision",
                 )
-            saved = service.put_route(project, name, spec_from_yaml(spec), actor=actor)
+            # The revision check again, inside the write: nobody saved in between.
+            saved = service.put_route(
+                project,
+                name,
+                spec_from_yaml(spec),
+                actor=actor,
+                expected_revision=current.revision,
+            )
         except PodiumError as exc:
             if exc.status >= 500:
                 raise
