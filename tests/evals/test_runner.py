@@ -207,8 +207,8 @@ def test_suites_that_cannot_run_say_why(client: Client, qa_dataset: int) -> None
         run_suite(suite(), client, executor="dask")
     with pytest.raises(InvalidInput, match="unknown scorer 'nope'"):
         run_suite(suite(scorers=["nope"]), client)
-    with pytest.raises(InvalidInput, match=r"cannot load 'tests\.evals\.conftest:missing'"):
-        run_suite(suite(targets=[{"python": "tests.evals.conftest:missing"}]), client)
+    with pytest.raises(InvalidInput, match=r"cannot load 'tests\.evals\.conftest:no_such_target'"):
+        run_suite(suite(targets=[{"python": "tests.evals.conftest:no_such_target"}]), client)
 
 
 def test_the_python_api_takes_callables_directly(client: Client, qa_dataset: int) -> None:

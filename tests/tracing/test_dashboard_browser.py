@@ -143,8 +143,19 @@ def test_drift_page_overlays_the_length_histograms(page: Page, traced_server: Li
         headers={**PROTOBUF, "X-Podium-Project": "drifting"},
     )
     assert reply.status_code == 200
+    # The first check loads the embedding model in the server (seconds on a cold, busy
+    # machine): run it once over REST so the page load below measures the page.
+    warm = httpx.post(
+        traced_server.url + "/api/v1/traces/drift",
+        json={"project": "drifting", "reference": "3h..70m", "current": "70m..now"},
+        timeout=180,
+    )
+    assert warm.status_code == 200, warm.text
     tab = page.tab
-    tab.goto("/traces/drift?project=drifting&reference=3h..70m&current=70m..now&check=1")
+    tab.goto(
+        "/traces/drift?project=drifting&reference=3h..70m&current=70m..now&check=1",
+        timeout=120_000,
+    )
     assert tab.locator("[data-verdict]").get_attribute("data-verdict") == "drift"
     flagged = tab.locator('tr[data-statistic="length_input"]').get_attribute("data-flagged")
     assert flagged == "true"
