@@ -30,7 +30,7 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 
 ## run: start Podium on http://127.0.0.1:5005 with SQLite and a demo project
 run: $(VENV)/.run-installed
-	PODIUM_SEED_DEMO=true $(BIN)/podium server
+	PODIUM_SEED_DEMO=true PODIUM_LOCAL_WARMUP=true $(BIN)/podium server
 
 ## test: run the whole test suite (SQLite and PostgreSQL, S3, browser)
 test: $(VENV)/.test-installed

@@ -216,6 +216,13 @@ class Settings(BaseSettings):
             "(smaller and often faster on CPU; answers may differ slightly)."
         ),
     )
+    local_warmup: bool = Field(
+        default=False,
+        description=(
+            "Load the local models that gateway routes use in the background when the server "
+            "starts, so the first request does not wait for them (`make run` turns it on)."
+        ),
+    )
     local_threads: int = Field(
         default=0,
         ge=0,

@@ -16,6 +16,7 @@ from openai.types import Completion as OpenAICompletion
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from podium.gateway.models import RouteSpec
 from podium.gateway.providers.base import Provider, ProviderError, ProviderModel
 from podium.gateway.providers.local import LocalProvider
 from tests.local_models.conftest import require_local
@@ -288,3 +289,47 @@ def test_the_openai_sdk_talks_to_smollm2_through_the_gateway(local_gateway) -> N
     a, b, c = (np.array(d.embedding) for d in vectors.data)
     assert len(a) == 384
     assert a @ b > a @ c
+
+
+def test_the_server_warms_up_the_local_models_its_routes_use(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """With PODIUM_LOCAL_WARMUP the embedding model loads at start, before any request."""
+    require_local()
+    import time
+
+    from podium.server.app import build
+    from podium.settings import Settings
+    from tests.gateway.conftest import serving
+
+    cache = Path(tempfile.gettempdir()) / "podium-test-models"
+    settings = Settings(
+        home=tmp_path_factory.mktemp("warm"),
+        password_hash_cost=10,
+        model_cache=cache,
+        local_warmup=True,
+    )
+    services = build(settings)
+    try:
+        services.gateway.service.put_route(
+            "default",
+            "embed",
+            RouteSpec.model_validate(
+                {"deployments": [{"name": "m", "provider": "local", "model": "all-minilm-l6-v2"}]}
+            ),
+            actor="test",
+        )
+        with serving(services) as running:
+            deadline = time.monotonic() + 120
+            provider: Any = None
+            while time.monotonic() < deadline:
+                provider = services.gateway._providers.get(("local",))
+                if provider is not None and provider._embedder is not None:
+                    break
+                time.sleep(0.2)
+            assert provider is not None and provider._embedder is not None
+            assert provider._engine is None  # no route uses the language model
+            vectors = running.client().embeddings.create(model="embed", input=["warm"])
+            assert len(vectors.data[0].embedding) == 384
+    finally:
+        services.close()

@@ -209,6 +209,33 @@ class Gateway:
                 raise ProviderError(exc.message, status=500, retryable=False) from exc
         return provider
 
+    def warm_up(self) -> None:
+        """Load the local models the routes use (blocking; call from a background thread).
+
+        Failures are logged, not raised: the first request that needs the model retries the
+        load and reports the error to its client.
+        """
+        try:
+            routes, _ = self._load()
+            wanted: dict[tuple[Any, ...], tuple[DeploymentSpec, set[str]]] = {}
+            for route in routes.values():
+                for spec in route.spec.deployments:
+                    if spec.provider == "local" and spec.model is not None:
+                        key = provider_key(spec)
+                        wanted.setdefault(key, (spec, set()))[1].add(spec.model)
+            for spec, models in wanted.values():
+                warm = getattr(self._provider(spec), "warm_up", None)
+                if warm is not None:
+                    started = time.monotonic()
+                    warm(models)
+                    log.info(
+                        "local models %s ready in %.1f s",
+                        sorted(models),
+                        time.monotonic() - started,
+                    )
+        except Exception:
+            log.exception("could not warm up the local models")
+
     async def aclose(self) -> None:
         """Close every provider's connections."""
         for provider in list(self._providers.values()):

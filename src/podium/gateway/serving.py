@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -142,8 +143,11 @@ def build_router(gateway: Gateway) -> APIRouter:
     return router
 
 
-def install(app: FastAPI, gateway: Gateway) -> None:
+def install(app: FastAPI, gateway: Gateway, *, warm_up: bool = False) -> None:
     """Mount ``/v1``, answer its errors in OpenAI's format, and close the gateway on shutdown.
+
+    With ``warm_up``, the local models the routes use start loading in a background thread when
+    the server starts (the server answers at once; requests for them wait for the load).
 
     Call after ``podium.server.problems.install``. On shutdown uvicorn first lets in-flight
     requests (streams included) finish; then the providers' connections are closed and the
@@ -155,6 +159,8 @@ def install(app: FastAPI, gateway: Gateway) -> None:
 
     @contextlib.asynccontextmanager
     async def lifespan(inner: Any) -> AsyncIterator[Any]:
+        if warm_up:
+            threading.Thread(target=gateway.warm_up, name="podium-warm-up", daemon=True).start()
         async with original(inner) as state:
             yield state
         await gateway.aclose()

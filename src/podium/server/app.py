@@ -168,7 +168,7 @@ def create_app(services: Services) -> FastAPI:
     problems.install(app)
     # OpenAI-compatible /v1 (outside the versioned REST API), errors in OpenAI's format; first,
     # so the hot path matches its route before walking the whole route table.
-    gateway_serving.install(app, services.gateway)
+    gateway_serving.install(app, services.gateway, warm_up=services.settings.local_warmup)
 
     for router in (
         health.build_router(services.db),

@@ -23,7 +23,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from podium.errors import InvalidInput, MissingExtra, PodiumError, ServiceUnavailable
@@ -254,6 +254,14 @@ class LocalProvider:
             self._engine = None
 
     # -- lazy loading -----------------------------------------------------------------------
+
+    def warm_up(self, models: Iterable[str]) -> None:
+        """Load the named models now (blocking), so requests for them do not wait."""
+        for model in set(models):
+            if model == self.chat_model:
+                self._load_engine()
+            elif model == self.embedding_model:
+                self._load_embedder()
 
     def add_artifact_model(self, name: str, load: Callable[[], LoadedModel]) -> None:
         """Serve ``name`` with the model ``load`` returns (called once, off the event loop).
