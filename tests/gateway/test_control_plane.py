@@ -16,6 +16,9 @@ from podium.settings import Settings
 from tests.gateway.conftest import GatewayServer
 
 UPSTREAM = "http://127.0.0.1:9/v1"
+# The gateway serves from a thread of this (possibly busy) process: httpx's 5 s default is
+# too short on a loaded machine.
+TIMEOUT_S = 30.0
 SPEC = {
     "deployments": [
         {"name": "a", "model": "gpt-4o-mini", "base_url": UPSTREAM, "weight": 3},
@@ -86,7 +89,9 @@ def test_put_get_list_delete_with_history_and_audit(http: httpx.Client) -> None:
 def test_invalid_specs_are_422_naming_the_field(
     shared_gateway: GatewayServer, spec: dict[str, object], field: str, message: str
 ) -> None:
-    reply = httpx.put(shared_gateway.url + "/api/v1/gateway/routes/chat", json=spec)
+    reply = httpx.put(
+        shared_gateway.url + "/api/v1/gateway/routes/chat", json=spec, timeout=TIMEOUT_S
+    )
     assert reply.status_code == 422
     problem = reply.json()
     assert problem["field"].startswith(field), problem
@@ -95,8 +100,8 @@ def test_invalid_specs_are_422_naming_the_field(
 
 def test_bad_route_names_and_self_fallback(shared_gateway: GatewayServer) -> None:
     base = shared_gateway.url + "/api/v1/gateway/routes/"
-    assert httpx.put(base + "-bad", json=SPEC).status_code == 422
-    reply = httpx.put(base + "chat", json={**SPEC, "fallbacks": ["chat"]})
+    assert httpx.put(base + "-bad", json=SPEC, timeout=TIMEOUT_S).status_code == 422
+    reply = httpx.put(base + "chat", json={**SPEC, "fallbacks": ["chat"]}, timeout=TIMEOUT_S)
     assert reply.status_code == 422
     assert reply.json()["field"] == "fallbacks"
 

@@ -15,7 +15,7 @@ import openai
 import pytest
 from pydantic import ValidationError
 
-from podium.gateway.dispatch import score_regression
+from podium.gateway.canary import score_regression
 from podium.gateway.models import CanarySpec, DeploymentSpec
 from podium.server.app import build
 from podium.settings import Settings

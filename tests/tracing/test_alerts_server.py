@@ -35,15 +35,18 @@ def test_server_runs_the_evaluator(tmp_path: Path) -> None:
                     "window_s": 60,
                     "webhook_url": receiver.url,
                 },
+                timeout=30,
             )
             assert created.status_code == 201, created.text
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while len(receiver.answered) < 2 and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert receiver.answered == [500, 200]  # retried once after the failure
             assert receiver.bodies[-1]["rule"] == "idle"
             assert receiver.bodies[-1]["value"] == 0.0
-        rules = httpx.get(server.url + "/api/v1/alerts/rules", params={"project": "ops"}).json()
+        rules = httpx.get(
+            server.url + "/api/v1/alerts/rules", params={"project": "ops"}, timeout=30
+        ).json()
         assert rules["items"][0]["state"] == "firing"
     finally:
         server.stop()

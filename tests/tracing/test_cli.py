@@ -38,6 +38,7 @@ def test_list_show_export(live_server: LiveServer) -> None:
         live_server.url + "/otlp/v1/traces",
         content=body,
         headers={**PROTOBUF, "X-Podium-Project": "cli"},
+        timeout=30,
     )
     assert reply.status_code == 200
 

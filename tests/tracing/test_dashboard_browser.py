@@ -46,6 +46,7 @@ def traced_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
         server.url + "/otlp/v1/traces",
         content=otlp_request(*spans).SerializeToString(),
         headers={**PROTOBUF, "X-Podium-Project": "shop"},
+        timeout=30,
     )
     assert reply.status_code == 200
     yield server
@@ -141,6 +142,7 @@ def test_drift_page_overlays_the_length_histograms(page: Page, traced_server: Li
         traced_server.url + "/otlp/v1/traces",
         content=otlp_request(*spans).SerializeToString(),
         headers={**PROTOBUF, "X-Podium-Project": "drifting"},
+        timeout=30,
     )
     assert reply.status_code == 200
     # The first check loads the embedding model in the server (seconds on a cold, busy

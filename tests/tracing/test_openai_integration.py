@@ -102,7 +102,7 @@ def fake_openai() -> Iterator[str]:
 
 
 def _spans(client: Client) -> list[dict[str, Any]]:
-    assert podium.flush(10)
+    assert podium.flush(60)
     spans: list[dict[str, Any]] = []
     for listed in client.get("/traces", limit=100)["items"]:
         spans += client.get(f"/traces/{listed['trace_id']}")["spans"]

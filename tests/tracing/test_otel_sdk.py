@@ -21,7 +21,7 @@ def _export(server: LiveServer, compression: Compression) -> tuple[str, str]:
         endpoint=f"{server.url}/otlp/v1/traces",
         headers={"X-Podium-Project": "shop"},
         compression=compression,
-        timeout=10,
+        timeout=30,
     )
     provider = TracerProvider(resource=Resource.create({"service.name": "checkout"}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
@@ -39,7 +39,7 @@ def _export(server: LiveServer, compression: Compression) -> tuple[str, str]:
             llm.set_attribute("podium.prompt.version", 2)
         with tracer.start_as_current_span("tool") as tool:
             tool.set_status(Status(StatusCode.ERROR, "tool timed out"))
-    assert provider.force_flush(10_000)
+    assert provider.force_flush(60_000)
     provider.shutdown()
     return format(root.get_span_context().trace_id, "032x"), format(
         llm.get_span_context().span_id, "016x"
@@ -51,7 +51,7 @@ def test_sdk_traces_are_queryable_with_model_tokens_and_cost(
     live_server: LiveServer, compression: Compression
 ) -> None:
     trace_id, llm_span = _export(live_server, compression)
-    with httpx.Client(base_url=live_server.url + "/api/v1") as api:
+    with httpx.Client(base_url=live_server.url + "/api/v1", timeout=30) as api:
         [listed] = api.get("/traces", params={"project": "shop"}).json()["items"]
         assert listed["trace_id"] == trace_id
         assert listed["name"] == "handle-request"

@@ -6,7 +6,8 @@ when they can, then pick a deployment (weighted, sticky per ``user`` / ``x-podiu
 skipping deployments whose circuit breaker is open), call its provider with retries (full-jitter
 backoff) and fall back to the route's fallback routes on retryable failures. Every request ends
 as one tracing span (queued, written off the hot path) and one sample in the per-deployment
-window that drives canary promotion and automatic rollback.
+window that drives canary promotion and automatic rollback (``podium.gateway.canary``).
+Prompt and registry bindings are resolved by ``podium.gateway.bindings``.
 
 Routes and limits are read from the database into an in-process snapshot, refreshed at once
 after a local change and in the background every ``snapshot_ttl_s`` otherwise (so other
@@ -21,18 +22,18 @@ import hashlib
 import json
 import logging
 import random
-import statistics
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from podium.errors import PodiumError
+from podium.gateway.bindings import Bindings
+from podium.gateway.canary import CanaryWatch, ScoreReader
 from podium.gateway.guardrails import GUARDRAILS, GuardrailBlocked
 from podium.gateway.models import (
-    CanarySpec,
     DeploymentSpec,
     Limits,
     Route,
@@ -46,23 +47,16 @@ from podium.gateway.providers.base import JSONObject, Provider, ProviderError
 from podium.gateway.recorder import SpanRecorder
 from podium.gateway.reliability import Breakers, backoff_s
 from podium.gateway.service import GatewayService
-from podium.local_models.weights import LoadedModel, load_folder, unpack_model_archive
 from podium.prompts.service import PromptService, render_version
-from podium.registry.models import ModelVersion
 from podium.registry.service import RegistryService
-from podium.settings import Settings
 from podium.store.clock import now_ms
-from podium.tracing.models import SpanRecord, percentile
+from podium.tracing.models import SpanRecord
 from podium.tracing.pricing import PriceTable
 
 log = logging.getLogger("podium.gateway")
 
-# (project, trace ids, score name) -> each scored trace's mean score of that name.
-ScoreReader = Callable[[str, Sequence[str], str], dict[str, float]]
 CHAT, COMPLETIONS, EMBEDDINGS = "chat", "text_completion", "embeddings"
 CACHE_MAX_ENTRIES = 10_000
-SCORE_CHECK_S = 2.0  # how often a route's canary scores are read from the database
-WINDOW_MAX_SAMPLES = 5_000
 
 
 @dataclass(frozen=True)
@@ -100,14 +94,6 @@ class Answer:
     headers: dict[str, str]
 
 
-@dataclass(frozen=True)
-class Sample:
-    at: float
-    latency_ms: float
-    error: bool
-    trace_id: str = ""
-
-
 class Gateway:
     """Routes, providers, breakers, cache and canary windows of one server process."""
 
@@ -126,7 +112,6 @@ class Gateway:
         scores: ScoreReader | None = None,
     ) -> None:
         self.service = service
-        self.prompts = prompts
         self.prices = prices
         self.recorder = recorder
         self.breakers = Breakers()
@@ -140,18 +125,13 @@ class Gateway:
         self._loaded_generation = -1
         self._refreshing = False
         self._background: set[asyncio.Task[None]] = set()
-        self._canary_checked: dict[tuple[str, str], float] = {}
         self._cache: collections.OrderedDict[str, tuple[float, JSONObject]] = (
             collections.OrderedDict()
         )
-        self._windows: dict[tuple[str, str, str], collections.deque[Sample]] = {}
-        self._canary_busy: set[tuple[str, str]] = set()
-        self._prompt_cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
-        self.registry = registry
-        self.scores = scores
-        self._model_cache_dir = getattr(settings, "model_cache", None)
-        self._registry_cache: dict[tuple[str, str, str], tuple[float, ModelVersion]] = {}
-        self._scores_checked: dict[tuple[str, str], float] = {}
+        self.bindings = Bindings(
+            prompts, registry, getattr(settings, "model_cache", None), ttl_s=snapshot_ttl_s
+        )
+        self.canary = CanaryWatch(service, scores, on_change=self._reload_soon)
         self.in_flight = 0  # streams being relayed now (what a graceful shutdown waits for)
 
     # -- snapshots ----------------------------------------------------------------------------
@@ -181,6 +161,10 @@ class Gateway:
         if generation >= self._loaded_generation:  # never replace a newer snapshot
             self._routes, self._limits = routes, limits
             self._loaded_at, self._loaded_generation = time.monotonic(), generation
+
+    def _reload_soon(self) -> None:
+        """Load the routes again before the next request (after a canary change)."""
+        self._loaded_generation = -1
 
     async def _reload_quietly(self, generation: int) -> None:
         try:
@@ -515,11 +499,17 @@ class Gateway:
         request = dict(body)
         request["model"] = deployment.model
         if deployment.registry_model is not None:
-            request["model"] = await self._registry_model(route.project, deployment, attempt)
+            version = await self.bindings.registry_version(route.project, deployment)
+            attempt.registry = (version.model, version.version)
+            request["model"] = self.bindings.served_model(
+                route.project, deployment, version, self._provider(deployment)
+            )
         attempt.model = request["model"]
         variables = request.pop("prompt_variables", None)
         if deployment.prompt and operation != EMBEDDINGS:
-            version = await self._prompt(route.project, deployment.prompt, deployment.prompt_label)
+            version = await self.bindings.prompt(
+                route.project, deployment.prompt, deployment.prompt_label
+            )
             attempt.prompt = (version.prompt, version.version)
             try:
                 rendered = render_version(version, variables if isinstance(variables, dict) else {})
@@ -538,96 +528,6 @@ class Gateway:
                 text = rendered if isinstance(rendered, str) else json.dumps(rendered)
                 request["prompt"] = text + str(request.get("prompt") or "")
         return request
-
-    async def _prompt(self, project: str, name: str, label: str) -> Any:
-        key = (project, name, label)
-        cached = self._prompt_cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self._ttl:
-            return cached[1]
-        try:
-            version = await run_in_threadpool(self.prompts.get_by_label, project, name, label)
-        except PodiumError as exc:
-            raise ProviderError(
-                f"the route's prompt cannot be loaded: {exc.message}", status=500, retryable=False
-            ) from exc
-        self._prompt_cache[key] = (time.monotonic(), version)
-        return version
-
-    async def _registry_model(
-        self, project: str, deployment: DeploymentSpec, attempt: Attempt
-    ) -> str:
-        """The provider model name of the registry version ``deployment`` is bound to now.
-
-        A version names it in ``metadata.served_model`` (what an upstream such as vLLM serves
-        it as); without that, a ``local`` deployment serves the version's artifact (an archive
-        of a ``save_pretrained`` folder). Resolution failures are retryable 500s, so the route's
-        other deployments and fallbacks still answer.
-        """
-        assert deployment.registry_model is not None
-        version = await self._registry_version(project, deployment)
-        attempt.registry = (version.model, version.version)
-        served = version.metadata.get("served_model")
-        if isinstance(served, str) and served:
-            return served
-        if deployment.provider == "local" and version.artifact_sha256 is not None:
-            name = f"registry:{version.model}/{version.version}"
-            provider = self._provider(deployment)
-            add = getattr(provider, "add_artifact_model", None)
-            if add is not None:
-                add(name, self._artifact_loader(project, version, name))
-                return name
-        raise ProviderError(
-            f"deployment {deployment.name!r}: version {version.version} of registered model "
-            f"{version.model!r} says nothing about how to serve it; set metadata.served_model "
-            "(the upstream's model name) or, for a local deployment, register a model archive",
-            status=500,
-            retryable=False,
-        )
-
-    async def _registry_version(self, project: str, deployment: DeploymentSpec) -> ModelVersion:
-        name = deployment.registry_model
-        assert name is not None
-        pin = deployment.registry_alias or str(deployment.registry_version)
-        key = (project, name, pin)
-        cached = self._registry_cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self._ttl:
-            return cached[1]
-        if self.registry is None:
-            raise ProviderError("this gateway has no model registry", status=500, retryable=False)
-        registry = self.registry
-        try:
-            if deployment.registry_alias is not None:
-                version = await run_in_threadpool(
-                    registry.get_version_by_alias, project, name, deployment.registry_alias
-                )
-            else:
-                assert deployment.registry_version is not None
-                version = await run_in_threadpool(
-                    registry.get_version, project, name, deployment.registry_version
-                )
-        except PodiumError as exc:
-            raise ProviderError(
-                f"deployment {deployment.name!r}: {deployment.registry_ref} cannot be resolved: "
-                f"{exc.message}",
-                status=500,
-                retryable=True,
-            ) from exc
-        self._registry_cache[key] = (time.monotonic(), version)
-        return version
-
-    def _artifact_loader(
-        self, project: str, version: ModelVersion, name: str
-    ) -> Callable[[], LoadedModel]:
-        registry, cache = self.registry, self._model_cache_dir
-        sha256 = version.artifact_sha256
-        assert registry is not None and sha256 is not None
-
-        def load() -> LoadedModel:
-            chunks = registry.open_version_content(project, version.model, version.version)
-            folder = unpack_model_archive(chunks, sha256, cache or Settings().model_cache)
-            return load_folder(folder, name)
-
-        return load
 
     # -- cache --------------------------------------------------------------------------------
 
@@ -663,130 +563,14 @@ class Gateway:
         error: bool,
         trace_id: str = "",
     ) -> None:
-        key = (route.project, route.name, deployment.name)
-        window = self._windows.get(key)
-        if window is None:
-            window = self._windows[key] = collections.deque(maxlen=WINDOW_MAX_SAMPLES)
         latency_ms = (time.perf_counter() - began) * 1000
-        window.append(Sample(time.monotonic(), latency_ms, error, trace_id))
-        if route.spec.canary is not None and route.spec.canary.state == "rolling":
-            self._check_canary(route)
+        self.canary.sample(route, deployment, latency_ms, error=error, trace_id=trace_id)
 
     def window_stats(
         self, project: str, route: str, deployment: str, window_s: float
     ) -> tuple[int, float, float]:
         """(requests, error rate, p95 latency ms of successes) over the last ``window_s``."""
-        since = time.monotonic() - window_s
-        samples = [s for s in self._windows.get((project, route, deployment), ()) if s.at >= since]
-        if not samples:
-            return 0, 0.0, 0.0
-        errors = sum(1 for s in samples if s.error)
-        latencies = sorted(s.latency_ms for s in samples if not s.error)
-        p95 = percentile(latencies, 0.95) if latencies else 0.0
-        return len(samples), errors / len(samples), float(p95 or 0.0)
-
-    def _check_canary(self, route: Route) -> None:
-        canary = route.spec.canary
-        assert canary is not None
-        key = (route.project, route.name)
-        now = time.monotonic()
-        # At most a few checks a second: each one scans the deployments' windows.
-        if key in self._canary_busy or now - self._canary_checked.get(key, -1e18) < 0.05:
-            return
-        self._canary_checked[key] = now
-        canary_dep = next(d for d in route.spec.deployments if d.role == "canary")
-        stable = [d for d in route.spec.deployments if d.role == "stable"]
-        n_c, err_c, p95_c = self.window_stats(*key, canary_dep.name, canary.window_s)
-        stable_stats = [self.window_stats(*key, d.name, canary.window_s) for d in stable]
-        n_s = sum(s[0] for s in stable_stats)
-        reason = ""
-        if n_c >= canary.min_requests and n_s >= canary.min_requests:
-            err_s = sum(s[0] * s[1] for s in stable_stats) / n_s
-            p95_s = max((s[2] for s in stable_stats), default=0.0)
-            if err_c - err_s > canary.max_error_rate_delta:
-                reason = (
-                    f"canary error rate {err_c:.1%} vs stable {err_s:.1%} over {n_c}/{n_s} requests"
-                )
-            elif p95_s > 0 and p95_c > p95_s * canary.max_latency_ratio:
-                reason = f"canary p95 latency {p95_c:.0f} ms vs stable {p95_s:.0f} ms"
-        due = (
-            canary.promote_every_s is not None
-            and not reason
-            and now_ms() - canary.stepped_at_ms >= canary.promote_every_s * 1000
-            and n_c >= canary.min_requests
-        )
-        if not reason and not due:
-            self._check_scores(route)
-            return
-        action = self.service.rollback_canary if reason else self.service.promote_canary
-        note = reason or "scheduled promotion: no regression in the window"
-        self._change_canary(
-            route, lambda: action(route.project, route.name, actor="gateway", reason=note)
-        )
-
-    def _check_scores(self, route: Route) -> None:
-        """Compare the canary's and stable's trace scores (feedback, online evals) now and then.
-
-        Scores live in the database, so the comparison runs off the event loop, at most every
-        ``SCORE_CHECK_S`` per route, over the traces this process served in the window.
-        """
-        canary = route.spec.canary
-        key = (route.project, route.name)
-        now = time.monotonic()
-        if self.scores is None or canary is None or canary.score_name is None:
-            return
-        if now - self._scores_checked.get(key, -1e18) < SCORE_CHECK_S:
-            return
-        self._scores_checked[key] = now
-        since = now - canary.window_s
-
-        def traces(role: str) -> list[str]:
-            return [
-                sample.trace_id
-                for d in route.spec.deployments
-                if d.role == role
-                for sample in self._windows.get((*key, d.name), ())
-                if sample.at >= since and not sample.error and sample.trace_id
-            ]
-
-        canary_traces, stable_traces = traces("canary"), traces("stable")
-        if min(len(canary_traces), len(stable_traces)) < canary.min_scores:
-            return
-        scores, name = self.scores, canary.score_name
-
-        def compare() -> None:
-            canary_scores = scores(route.project, canary_traces, name)
-            stable_scores = scores(route.project, stable_traces, name)
-            reason = score_regression(canary, canary_scores, stable_scores)
-            if reason:
-                self.service.rollback_canary(
-                    route.project, route.name, actor="gateway", reason=reason
-                )
-
-        self._change_canary(route, compare)
-
-    def _change_canary(self, route: Route, change: Callable[[], Any]) -> None:
-        """Run a canary change (a database write) off the event loop, one at a time per route."""
-        key = (route.project, route.name)
-        self._canary_busy.add(key)
-
-        def run() -> None:
-            try:
-                change()
-            except PodiumError as exc:
-                log.info("canary change on %s skipped: %s", route.name, exc.message)
-            except Exception:
-                log.exception("canary change on %s failed", route.name)
-            finally:
-                self._canary_busy.discard(key)
-                self._loaded_generation = -1  # reload the route before the next request
-
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            run()
-            return
-        loop.run_in_executor(None, run)
+        return self.canary.window_stats(project, route, deployment, window_s)
 
     def _finish(
         self,
@@ -876,22 +660,6 @@ def _count_usage(answer: JSONObject, attempt: Attempt) -> None:
         attempt.output_tokens = usage.get("completion_tokens")
 
 
-def score_regression(
-    canary: CanarySpec, canary_scores: Mapping[str, float], stable_scores: Mapping[str, float]
-) -> str:
-    """Why the canary's scores regressed (mean lower by more than the margin), or ""."""
-    if min(len(canary_scores), len(stable_scores)) < canary.min_scores:
-        return ""
-    canary_mean = statistics.fmean(canary_scores.values())
-    stable_mean = statistics.fmean(stable_scores.values())
-    if stable_mean - canary_mean <= canary.max_score_drop:
-        return ""
-    return (
-        f"canary mean {canary.score_name} {canary_mean:.3g} vs stable {stable_mean:.3g} over "
-        f"{len(canary_scores)}/{len(stable_scores)} scored requests"
-    )
-
-
 def _client_error(exc: ProviderError) -> OpenAIError:
     code = {429: "rate_limit_exceeded", 504: "timeout"}.get(exc.status)
     kind = exc.kind if exc.kind != "server_error" or exc.status < 500 else "api_error"
@@ -907,5 +675,4 @@ __all__ = [
     "Caller",
     "Gateway",
     "ScoreReader",
-    "score_regression",
 ]
