@@ -111,7 +111,7 @@ def test_acknowledged_spans_survive_a_sigkill_exactly_once(
                 (row.trace_id, row.span_id)
                 for row in conn.execute(select(trace_spans.c.trace_id, trace_spans.c.span_id))
             }
-            span_counts = dict(
+            span_counts: dict[str, int] = dict(
                 conn.execute(
                     select(trace_spans.c.trace_id, func.count()).group_by(trace_spans.c.trace_id)
                 ).all()
