@@ -243,13 +243,7 @@ def test_an_api_key_sends_into_its_project_and_refused_batches_are_counted(
 
 EXITING_APP = """
 import podium
-import podium.client._span_exporter
 
-# The exit hook's budget (EXIT_TIMEOUT, 5 s) also covers building the embedded app in the
-# sender thread (imports, opening and migrating the database): a loaded machine can need more,
-# and the spans are then dropped with a warning. Only the exit hook is under test here, not
-# how fast a busy machine builds the app, so give it room.
-podium.client._span_exporter.EXIT_TIMEOUT = 90.0
 
 @podium.observe
 def work(n):
@@ -280,3 +274,44 @@ def test_spans_queued_at_exit_are_delivered_in_embedded_mode(
     assert len(listed_traces) == 1, (listed_traces, done.stderr)
     [listed] = listed_traces
     assert (listed.name, listed.user_id, listed.span_count) == ("short-lived", "cron", 2)
+
+
+def test_the_exit_hook_waits_for_a_sender_still_being_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Building the sender (in embedded mode: the whole app) may take longer than the delivery
+    budget on a busy machine; the exit hook waits for it first, then delivers."""
+    import threading
+    import time
+
+    from podium.client import _span_exporter as exporting
+
+    monkeypatch.setattr(exporting, "EXIT_TIMEOUT", 0.5)
+    bodies: list[bytes] = []
+    built = threading.Event()
+
+    def slow_factory() -> Any:
+        time.sleep(3.0)  # longer than the delivery budget and the thread join after it
+        built.set()
+        return bodies.append
+
+    exporter = exporting.SpanExporter(slow_factory, flush_interval=60)
+    now = time.time_ns()
+    exporter.export(
+        exporting.FinishedSpan(
+            trace_id="ab" * 16,
+            span_id="cd" * 8,
+            parent_span_id=None,
+            name="late",
+            kind="internal",
+            start_ns=now,
+            end_ns=now + 1000,
+            status="ok",
+            status_message="",
+            attributes={},
+        )
+    )
+    assert not built.is_set()
+    exporting.shutdown_all_at_exit()
+    assert built.is_set()
+    assert len(bodies) == 1 and exporter.stats().sent == 1

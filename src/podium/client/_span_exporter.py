@@ -40,6 +40,10 @@ from podium.client._batcher import is_transient
 log = logging.getLogger("podium.tracing")
 
 EXIT_TIMEOUT = 5.0  # seconds the exit hook may spend delivering what is left
+# Seconds the exit hook waits for a sender still being built first. In embedded mode that is
+# building the app (imports, opening and migrating the database): local work that can take
+# longer than EXIT_TIMEOUT on a busy machine but cannot hang on a vanished server.
+SENDER_READY_TIMEOUT = 60.0
 PROTOBUF = "application/x-protobuf"
 _KINDS = {
     "internal": Span.SPAN_KIND_INTERNAL,
@@ -126,6 +130,7 @@ class SpanExporter:
         self._last_error: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._ready = threading.Event()  # the sender thread has tried to build its sender
         self._pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name="podium-spans", daemon=True)
         self._thread.start()
@@ -170,6 +175,10 @@ class SpanExporter:
                 self._changed.wait(0.05 if remaining is None else min(0.05, remaining))
         return True
 
+    def wait_until_ready(self, timeout: float) -> bool:
+        """Wait until the sender thread has built its sender (or failed to); False on timeout."""
+        return self._ready.wait(timeout)
+
     def shutdown(self, timeout: float = EXIT_TIMEOUT) -> bool:
         """Flush within ``timeout`` seconds, then stop the thread; later spans are dropped."""
         delivered = self.flush(timeout)
@@ -189,6 +198,8 @@ class SpanExporter:
             self._sender = self._sender_factory()
         except Exception as exc:  # retried at the first send, where the failure is counted
             log.debug("podium: the span sender could not be made yet: %s", exc)
+        finally:
+            self._ready.set()
         while True:
             self._wake.wait(self._flush_interval)
             self._wake.clear()
@@ -326,10 +337,17 @@ def _untrack(exporter: SpanExporter) -> None:
 
 
 def shutdown_all_at_exit() -> None:
-    """Deliver what every live exporter still holds, within ``EXIT_TIMEOUT`` seconds in all."""
-    deadline = time.monotonic() + EXIT_TIMEOUT
+    """Deliver what every live exporter still holds, within ``EXIT_TIMEOUT`` seconds in all.
+
+    Senders still being built get up to ``SENDER_READY_TIMEOUT`` first, so a slow embedded
+    start does not eat the delivery budget.
+    """
     with _live_lock:
         exporters = [e for e in _live if e._pid == os.getpid()]
+    ready_by = time.monotonic() + SENDER_READY_TIMEOUT
+    for exporter in exporters:
+        exporter.wait_until_ready(max(ready_by - time.monotonic(), 0.0))
+    deadline = time.monotonic() + EXIT_TIMEOUT
     for exporter in exporters:
         if not exporter.shutdown(max(deadline - time.monotonic(), 0.05)):
             log.warning("podium: %d spans were not delivered at exit", exporter.stats().queued)
