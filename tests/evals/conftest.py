@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import pytest
 
 from podium.server.app import Services
 from podium.settings import Settings
-from tests.support.requirements import missing
+from tests.support.browser import headless_chromium
 
 # The QA dataset every test uses: input, expected answer.
 QA = [
@@ -33,18 +32,6 @@ QA = [
 # What the "good" model answers; the "weak" model gets the last three wrong.
 GOOD = {q: a for q, a in QA}
 WEAK = {**GOOD, QA[3][0]: "Marlowe", QA[4][0]: "5", QA[5][0]: "Saturn"}
-
-
-# Debian's Chromium in a container: no sandbox, GPU or background traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass
@@ -179,16 +166,5 @@ def shouts(output: str, expected: str | None, item: dict[str, Any]) -> dict[str,
 @pytest.fixture
 def chromium() -> Iterator[Any]:
     """Headless Debian Chromium, driven by Playwright (never ``playwright install``)."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        missing("chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright is not installed (pip install 'podium[test]')")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+    with headless_chromium() as launched:
+        yield launched

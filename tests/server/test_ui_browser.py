@@ -7,27 +7,17 @@ adds is the browser's side, the charts drawn, htmx swapping the runs table, the 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import LiveServer
-from tests.support.requirements import missing
+from tests.support.browser import headless_chromium
 
 # One worker runs them all (make test uses --dist loadgroup): one server and one browser.
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 15_000
 
 
@@ -50,19 +40,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium, driven by Playwright."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        missing("chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright is not installed (pip install 'podium[test]')")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
+    with headless_chromium() as launched:
         yield launched
-        launched.close()
 
 
 class Page:
