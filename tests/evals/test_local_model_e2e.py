@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +27,7 @@ from podium.settings import Settings
 from podium.tracing import sql as tracing_sql
 from podium.tracing.models import TraceFilter
 from tests.gateway.conftest import GatewayServer, serving
-from tests.local_models.conftest import require_local
+from tests.local_models.conftest import require_local, shared_model_cache
 
 QUESTIONS = [
     ("What is the capital of France?", "Paris"),
@@ -46,8 +44,7 @@ def smol_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewaySer
     """A real server whose ``chat`` and ``judge`` routes serve SmolLM2 (SQLite: the judge
     cache and the experiments are the same code on both databases, tested elsewhere)."""
     require_local()
-    cache = Path(tempfile.gettempdir()) / "podium-test-models"
-    cache.mkdir(exist_ok=True)
+    cache = shared_model_cache()
     settings = Settings(
         home=tmp_path_factory.mktemp("evals-smol"),
         password_hash_cost=10,

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +17,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from podium.gateway.models import RouteSpec
 from podium.gateway.providers.base import Provider, ProviderError, ProviderModel
 from podium.gateway.providers.local import LocalProvider
-from tests.local_models.conftest import require_local
+from tests.local_models.conftest import require_local, shared_model_cache
 
 CHAT = {"model": "tiny-llama", "messages": [{"role": "user", "content": "Tell me a story."}]}
 
@@ -31,8 +29,7 @@ def provider() -> Iterator[LocalProvider]:
     from podium.local_models.generation import GenerationEngine
     from podium.local_models.weights import tiny_llama
 
-    cache = Path(tempfile.gettempdir()) / "podium-test-models"
-    cache.mkdir(exist_ok=True)
+    cache = shared_model_cache()
     engine = GenerationEngine(tiny_llama(cache))
     built = LocalProvider(engine=engine, embedder=Embedder())
     yield built
@@ -223,7 +220,7 @@ def test_a_closed_engine_answers_503_retryable(provider) -> None:
 def _tiny() -> Any:
     from podium.local_models.weights import tiny_llama
 
-    return tiny_llama(Path(tempfile.gettempdir()) / "podium-test-models")
+    return tiny_llama(shared_model_cache())
 
 
 @pytest.fixture(scope="module")
@@ -235,8 +232,7 @@ def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from podium.settings import Settings
     from tests.gateway.conftest import serving
 
-    cache = Path(tempfile.gettempdir()) / "podium-test-models"
-    cache.mkdir(exist_ok=True)
+    cache = shared_model_cache()
     settings = Settings(
         home=tmp_path_factory.mktemp("local-gateway"),
         password_hash_cost=10,
@@ -302,7 +298,7 @@ def test_the_server_warms_up_the_local_models_its_routes_use(
     from podium.settings import Settings
     from tests.gateway.conftest import serving
 
-    cache = Path(tempfile.gettempdir()) / "podium-test-models"
+    cache = shared_model_cache()
     settings = Settings(
         home=tmp_path_factory.mktemp("warm"),
         password_hash_cost=10,

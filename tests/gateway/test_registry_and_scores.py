@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from podium.tracing import sql as tracing_sql
 from podium.tracing.models import TraceFilter
 from tests.gateway.conftest import GatewayServer, backend_name, serving
 from tests.gateway.upstream import FaultyUpstream
-from tests.local_models.conftest import require_local
+from tests.local_models.conftest import require_local, shared_model_cache
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -141,7 +140,7 @@ def test_unresolvable_registry_binding_falls_back_or_fails_clearly(
 def _model_archive(folder: Path) -> bytes:
     from podium.local_models.weights import tiny_llama
 
-    loaded = tiny_llama(Path(tempfile.gettempdir()) / "podium-test-models", seed=3)
+    loaded = tiny_llama(shared_model_cache(), seed=3)
     loaded.model.save_pretrained(str(folder / "bot"))
     loaded.tokenizer.save_pretrained(str(folder / "bot"))
     out = io.BytesIO()
@@ -152,7 +151,7 @@ def _model_archive(folder: Path) -> bytes:
 
 def test_local_deployment_serves_the_registry_versions_artifact(tmp_path: Path) -> None:
     require_local()
-    cache = Path(tempfile.gettempdir()) / "podium-test-models"
+    cache = shared_model_cache()
     settings = Settings(
         home=tmp_path / "home", password_hash_cost=10, model_cache=cache, local_threads=1
     )

@@ -31,12 +31,17 @@ def require_local() -> None:
             missing(f"{module} is not installed ({fix})")
 
 
-@pytest.fixture(scope="session")
-def model_cache() -> Path:
-    require_local()
+def shared_model_cache() -> Path:
+    """The model cache every test shares, so SmolLM2 is exported once per machine."""
     folder = Path(tempfile.gettempdir()) / "podium-test-models"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    require_local()
+    return shared_model_cache()
 
 
 @pytest.fixture(scope="session")
