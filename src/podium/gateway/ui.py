@@ -34,7 +34,7 @@ from podium.gateway.dispatch import Gateway
 from podium.gateway.models import Route, RouteSpec
 from podium.gateway.service import parse_spec
 from podium.gateway.views import route_public, route_status
-from podium.pages import error_page
+from podium.pages import part_error_page
 from podium.yamlio import parse_yaml
 
 log = logging.getLogger("podium.gateway.ui")
@@ -165,17 +165,7 @@ def build_router(gateway: Gateway, templates: Jinja2Templates, audit_log: AuditL
     router = APIRouter(include_in_schema=False)
     service = gateway.service
 
-    def error(request: Request, exc: PodiumError, project: str) -> HTMLResponse:
-        if exc.status >= 500:
-            raise exc
-        return error_page(
-            templates,
-            request,
-            exc,
-            project=project,
-            back_url="/gateway?" + urlencode({"project": project}),
-            back_label="Back to the gateway",
-        )
+    error = part_error_page(templates, "/gateway", "Back to the gateway")
 
     def routes_page(
         request: Request,

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from podium.access.authz import Permission, from_query
 from podium.access.models import DEFAULT_PROJECT
 from podium.errors import InvalidInput, PodiumError
-from podium.pages import error_page
+from podium.pages import part_error_page
 from podium.store.clock import now_ms
 from podium.tracing.alerts_service import AlertService
 from podium.tracing.drift import DEFAULT_ALPHA, parse_window
@@ -71,17 +71,8 @@ def build_router(
     read = Permission("tracing", "read", project=from_query())
     router = APIRouter(include_in_schema=False, dependencies=[Depends(read)])
 
-    def error(request: Request, exc: PodiumError, project: str, back: str) -> HTMLResponse:
-        if exc.status >= 500 and exc.status != 501:
-            raise exc
-        return error_page(
-            templates,
-            request,
-            exc,
-            project=project,
-            back_url=back + "?" + urlencode({"project": project}),
-            back_label="Back",
-        )
+    dashboard_error = part_error_page(templates, "/traces/dashboard", "Back")
+    drift_error = part_error_page(templates, "/traces/drift", "Back")
 
     @router.get("/traces/dashboard", response_class=HTMLResponse)
     def dashboard_page(request: Request) -> HTMLResponse:
@@ -89,24 +80,22 @@ def build_router(
         project = query.get("project") or DEFAULT_PROJECT
         since = query.get("since") or "24h"
         if since not in {r[1] for r in RANGES}:
-            return error(
+            return dashboard_error(
                 request,
                 InvalidInput(
                     f"since must be one of {', '.join(r[1] for r in RANGES)}, not {since!r}",
                     field="since",
                 ),
                 project,
-                "/traces/dashboard",
             )
         default_bucket = next(r[2] for r in RANGES if r[1] == since)
         bucket = query.get("bucket") or str(default_bucket)
         group_by = query.get("group_by") or "none"
         if bucket not in {str(b[1]) for b in BUCKETS} or group_by not in {g[1] for g in GROUPS}:
-            return error(
+            return dashboard_error(
                 request,
                 InvalidInput("pick a bucket and a grouping from the lists", field="bucket"),
                 project,
-                "/traces/dashboard",
             )
         params = {
             "project": project,
@@ -146,7 +135,7 @@ def build_router(
                 current = parse_window(form["current"], now, "current")
                 found = monitoring.drift(project, reference, current, alpha)
             except PodiumError as exc:
-                return error(request, exc, project, "/traces/drift")
+                return drift_error(request, exc, project)
             report = DriftReportPublic.of(project, found, reference, current)
         context: dict[str, Any] = {
             "project": project,
